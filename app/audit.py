@@ -1,0 +1,120 @@
+"""The append-only audit log.
+
+Every insert, update and delete of an ``Audited`` model is recorded in the same transaction, with the acting user
+and the changed fields before → after, from one session hook. Services record decisions that are not plain row
+changes (an approval, a login, a token revoked) with :func:`record`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import g, has_request_context
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session
+
+from app.models.base import Audited, utcnow
+from app.models.users import AuditLog
+from app.tenancy import current_actor
+
+
+class AppendOnlyViolation(RuntimeError):
+    pass
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _columns(obj):
+    mapper = inspect(obj).mapper
+    exclude = set(getattr(obj, "__audit_exclude__", ()))
+    return [c.key for c in mapper.column_attrs if c.key not in exclude]
+
+
+def _snapshot(obj) -> dict:
+    return {k: _jsonable(getattr(obj, k)) for k in _columns(obj)}
+
+
+def _pk(obj):
+    key = inspect(obj).mapper.primary_key_from_instance(obj)
+    return key[0] if len(key) == 1 else "/".join(map(str, key))
+
+
+def _request_id():
+    return getattr(g, "request_id", None) if has_request_context() else None
+
+
+def _row(action: str, entity_type: str, entity_id, before, after, note=None) -> dict:
+    actor = current_actor()
+    return {
+        "at": utcnow(),
+        "actor_id": actor.user_id,
+        "actor": actor.label,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "before": before,
+        "after": after,
+        "note": note,
+        "request_id": _request_id(),
+    }
+
+
+def record(session: Session, action: str, entity, note: str | None = None, before=None, after=None) -> None:
+    """Record a decision (approve, reject, login, revoke ...) about ``entity`` in the audit log."""
+    entity_type = entity if isinstance(entity, str) else type(entity).__tablename__
+    entity_id = None if isinstance(entity, str) else _pk(entity)
+    session.execute(insert(AuditLog), [_row(action, entity_type, entity_id, before, after, note)])
+
+
+@event.listens_for(Session, "before_flush")
+def _capture_changes(session: Session, flush_context, instances) -> None:
+    """Capture the 'before' of dirty and deleted rows now, while their history is intact."""
+    pending = session.info.setdefault("audit_pending", [])
+    for obj in session.dirty:
+        if isinstance(obj, Audited) and session.is_modified(obj, include_collections=False):
+            state = inspect(obj)
+            before, after = {}, {}
+            for key in _columns(obj):
+                hist = state.attrs[key].history
+                if hist.has_changes():
+                    before[key] = _jsonable(hist.deleted[0]) if hist.deleted else None
+                    after[key] = _jsonable(hist.added[0]) if hist.added else None
+            if after:
+                pending.append(("update", obj, before, after))
+    for obj in session.deleted:
+        if isinstance(obj, Audited):
+            pending.append(("delete", obj, _snapshot(obj), None))
+    for obj in session.new:
+        if isinstance(obj, Audited):
+            pending.append(("create", obj, None, None))
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditLog):
+            raise AppendOnlyViolation("the audit log is append-only")
+
+
+@event.listens_for(Session, "after_flush")
+def _write_changes(session: Session, flush_context) -> None:
+    pending = session.info.pop("audit_pending", [])
+    if not pending:
+        return
+    rows = []
+    for action, obj, before, after in pending:
+        if action == "create":
+            after = _snapshot(obj)
+        rows.append(_row(action, type(obj).__tablename__, _pk(obj), before, after))
+    session.connection().execute(insert(AuditLog), rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop("audit_pending", None)

@@ -1,0 +1,108 @@
+"""Configuration from environment variables, with embedded defaults.
+
+With nothing set the system runs on a SQLite file under ``instance/`` and a filesystem-backed Celery broker
+(no Redis needed); set ``DATABASE_URL`` and ``REDIS_URL`` for PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from celery.schedules import crontab
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _normalise_db_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` and use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def build_config(instance_path: str, overrides: dict | None = None) -> dict:
+    """Return the configuration mapping for one application instance."""
+    env = os.environ
+    instance = Path(instance_path)
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    db_url = env.get("DATABASE_URL", "").strip() or f"sqlite:///{instance / 'drp.sqlite'}"
+    broker_dir = instance / "celery-broker"
+    cfg: dict = {
+        "SECRET_KEY": env.get("SECRET_KEY") or _dev_secret(instance),
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(db_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_TIMEZONE": env.get("DRP_TIMEZONE", "Asia/Shanghai"),
+        "LANGUAGES": {"zh": "简体中文", "en": "English"},
+        "WTF_CSRF_CHECK_DEFAULT": False,  # app.security runs the check itself, skipping bearer-token API calls
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0") == "1",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "64")) * 1024 * 1024,
+        "BOOTSTRAP_SERVE_LOCAL": True,
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        "REGIONS_DIR": env.get("REGIONS_DIR", str(BASE_DIR.parent / "shared" / "data" / "regions")),
+        # flask-smorest / OpenAPI
+        "API_TITLE": "DRP channel distribution API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_PAGE_SIZE_MAX": 500,
+        # Celery: Redis when configured, otherwise a broker in the instance folder so a worker and beat
+        # still run with no server installed.
+        "CELERY": {
+            "broker_url": redis_url or "filesystem://",
+            "broker_transport_options": {}
+            if redis_url
+            else {
+                "data_folder_in": str(broker_dir / "out"),
+                "data_folder_out": str(broker_dir / "out"),
+                "processed_folder": str(broker_dir / "processed"),
+                "store_processed": False,
+            },
+            "result_backend": redis_url or f"file://{instance / 'celery-results'}",
+            "task_ignore_result": False,
+            "task_serializer": "json",
+            "accept_content": ["json"],
+            "timezone": env.get("DRP_TIMEZONE", "Asia/Shanghai"),
+            "enable_utc": True,
+            "broker_connection_retry_on_startup": True,
+            "worker_hijack_root_logger": False,
+            "beat_schedule_filename": str(instance / "celerybeat-schedule"),
+            "beat_schedule": {
+                "licence-expiry-scan": {
+                    "task": "app.tasks.scan_licence_expiry",
+                    "schedule": crontab(hour=6, minute=0),
+                },
+                "heartbeat": {"task": "app.tasks.heartbeat", "schedule": timedelta(minutes=5)},
+            },
+        },
+        "DIRS_TO_CREATE": [str(broker_dir / "out"), str(broker_dir / "processed"), str(instance / "celery-results")],
+    }
+    if overrides:
+        celery_over = overrides.pop("CELERY", None)
+        cfg.update(overrides)
+        if celery_over:
+            cfg["CELERY"] = {**cfg["CELERY"], **celery_over}
+    return cfg
+
+
+def _dev_secret(instance: Path) -> str:
+    """A per-installation random secret kept in the instance folder, so sessions survive restarts."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(os.urandom(32).hex())
+    return path.read_text().strip()

@@ -1,0 +1,24 @@
+"""Flask-Babel: Simplified Chinese first, English second; the choice is kept per user (or per session)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request, session
+from flask_login import current_user
+
+from app.extensions import babel
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    lang = request.args.get("lang") if request else None
+    if lang in languages:
+        return lang
+    if session.get("lang") in languages:
+        return session["lang"]
+    if getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
+        return current_user.locale
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_i18n(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")

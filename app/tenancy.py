@@ -1,0 +1,97 @@
+"""Tenant isolation, enforced in one place: every ORM query and every flush of the session.
+
+When a distributor user is acting (``acting_as``), every SELECT gets a criteria on each ``TenantScoped`` model
+(tenant key = that distributor) and a false criteria on each ``ManufacturerOnly`` model, including lazy loads and
+joins; every flush refuses to insert, change or delete a row that is not the distributor's own, and any
+manufacturer-only or reference row. Views and APIs never filter by distributor themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass
+
+from sqlalchemy import event, false
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from app.models.base import ManufacturerOnly, TenantScoped
+
+
+class TenantViolation(PermissionError):
+    """A distributor user tried to write a row that is not its own."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None
+    label: str
+    distributor_id: int | None = None  # set for distributor users: the only tenant they may see
+
+
+_SYSTEM = Actor(None, "system")
+_actor: contextvars.ContextVar[Actor] = contextvars.ContextVar("drp_actor", default=_SYSTEM)
+
+
+def current_actor() -> Actor:
+    return _actor.get()
+
+
+def set_actor(actor: Actor) -> contextvars.Token:
+    return _actor.set(actor)
+
+
+def reset_actor(token: contextvars.Token) -> None:
+    _actor.reset(token)
+
+
+@contextlib.contextmanager
+def acting_as(actor: Actor):
+    """Run a block as ``actor`` (a request, a task, a CLI command, a test)."""
+    token = _actor.set(actor)
+    try:
+        yield actor
+    finally:
+        _actor.reset(token)
+
+
+def actor_for_user(user) -> Actor:
+    return Actor(user.id, user.username, user.distributor_id if user.role == "distributor" else None)
+
+
+def _tenant_column(cls):
+    return getattr(cls, cls.__tenant_key__)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_queries(state: ORMExecuteState) -> None:
+    tenant = _actor.get().distributor_id
+    if tenant is None or state.execution_options.get("skip_tenant_scope"):
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantScoped, lambda cls: _tenant_column(cls) == tenant, include_aliases=True),
+        with_loader_criteria(ManufacturerOnly, lambda cls: false(), include_aliases=True),
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _guard_writes(session: Session, flush_context, instances) -> None:
+    tenant = _actor.get().distributor_id
+    if tenant is None:
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if obj in session.dirty and not session.is_modified(obj, include_collections=False):
+            continue
+        if isinstance(obj, TenantScoped) and not isinstance(obj, ManufacturerOnly):
+            if getattr(obj, obj.__tenant_key__) == tenant and _tenant_unchanged(obj):
+                continue
+        raise TenantViolation(f"distributor {tenant} may not write {type(obj).__name__}")
+
+
+def _tenant_unchanged(obj) -> bool:
+    from sqlalchemy import inspect
+
+    hist = inspect(obj).attrs[obj.__tenant_key__].history
+    return not hist.deleted or all(v == getattr(obj, obj.__tenant_key__) for v in hist.deleted if v is not None)

@@ -1,0 +1,1 @@
+"""Models of `credit` (none yet)."""

@@ -1,0 +1,1 @@
+"""Celery tasks of `distribution` (none yet)."""

@@ -1,0 +1,1 @@
+"""Celery tasks of `ingestion` (none yet)."""

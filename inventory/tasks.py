@@ -1,0 +1,1 @@
+"""Celery tasks of `inventory` (none yet)."""
