@@ -16,7 +16,7 @@ from app.extensions import csrf, db, login_manager
 from app.models import ApiToken, User, utcnow
 from app.tenancy import Actor, actor_for_user, reset_actor, set_actor
 
-PASSWORD_METHOD = "scrypt"  # werkzeug's scrypt: memory-hard, salted
+PASSWORD_METHOD = "scrypt"  # werkzeug's scrypt: memory-hard, salted (PASSWORD_HASH_METHOD overrides, for tests)
 MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "drp_"
 
@@ -26,8 +26,10 @@ class PasswordPolicyError(ValueError):
 
 
 def hash_password(password: str) -> str:
+    from flask import current_app
+
     check_password_policy(password)
-    return generate_password_hash(password, method=PASSWORD_METHOD)
+    return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", PASSWORD_METHOD))
 
 
 def check_password_policy(password: str) -> None:

@@ -2,8 +2,8 @@
 
 A :class:`Resource` lists its :class:`Field` s once. From them come the marshmallow schemas (API input, output and
 the OpenAPI document), the generic form, the Excel columns (Chinese header first, English accepted on import) and
-the list columns. Every path that writes (form, API, Excel row) goes through :func:`app.masterdata.services.save_record`,
-so a rule holds the same way everywhere.
+the list columns. Every path that writes (form, API, Excel row) goes through
+:func:`app.masterdata.services.save_record`, so a rule holds the same way everywhere.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, validate
 
-TRUTHY = {"1", "true", "True", "TRUE", "yes", "Yes", "YES", "y", "Y", "是", "√", "on", 1, True}
-FALSY = {"0", "false", "False", "FALSE", "no", "No", "NO", "n", "N", "否", "×", "off", "", 0, False}
+TRUTHY = {"1", "true", "True", "TRUE", "yes", "Yes", "YES", "y", "Y", "是", "√", "on", 1}
+FALSY = {"0", "false", "False", "FALSE", "no", "No", "NO", "n", "N", "否", "×", "off", "", 0}
 LIST_SPLIT = re.compile(r"[;；|\n]+")
 
 

@@ -190,7 +190,8 @@ def save_record(resource: Resource, raw: dict, obj=None, *, partial: bool = Fals
                 getattr(obj, "set_" + key)(value or [])
         db.session.flush()
     except IntegrityError as exc:
-        raise ValidationFailed({"_": [_("The record conflicts with an existing one: %(err)s", err=_short(exc))]}) from exc
+        message = _("The record conflicts with an existing one: %(err)s", err=_short(exc))
+        raise ValidationFailed({"_": [message]}) from exc
     if resource.after_save:
         resource.after_save(obj, {"created": creating, **resolved})
     return obj
@@ -339,7 +340,7 @@ def read_workbook(resource: Resource, stream) -> tuple[list[tuple[int, dict]], l
     columns: list[Field | None] = []
     errors: list[RowError] = []
     seen: set[str] = set()
-    for idx, h in enumerate(header):
+    for _idx, h in enumerate(header):
         text = str(h).strip() if h is not None else ""
         if not text:
             columns.append(None)
@@ -355,7 +356,8 @@ def read_workbook(resource: Resource, stream) -> tuple[list[tuple[int, dict]], l
     key_field = resource.field(resource.key) if resource.key else None
     for f in resource.writable_fields:
         if (f.required or f is key_field) and f.name not in seen:
-            errors.append(RowError(header_row, f.header, None, _("Required column “%(col)s” is missing.", col=f.header)))
+            message = _("Required column “%(col)s” is missing.", col=f.header)
+            errors.append(RowError(header_row, f.header, None, message))
     if errors:
         return [], errors
     out = []

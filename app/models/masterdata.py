@@ -107,7 +107,7 @@ class Product(TimestampMixin, Audited, db.Model):
         return f"<Product {self.code}>"
 
 
-class DistributorStatus(str, enum.Enum):
+class DistributorStatus(enum.StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     TERMINATED = "terminated"
@@ -150,7 +150,7 @@ class Distributor(TenantScoped, TimestampMixin, Audited, db.Model):
         return f"<Distributor {self.code} tier={self.tier}>"
 
 
-class TerminalType(str, enum.Enum):
+class TerminalType(enum.StrEnum):
     HOSPITAL = "hospital"
     PHARMACY = "pharmacy"
     CLINIC = "clinic"
@@ -241,7 +241,7 @@ class TargetListEntry(ManufacturerOnly, db.Model):
     __table_args__ = (UniqueConstraint("target_list_id", "terminal_id"),)
 
 
-class LocationKind(str, enum.Enum):
+class LocationKind(enum.StrEnum):
     MANUFACTURER = "manufacturer"
     DISTRIBUTOR = "distributor"
     QUARANTINE = "quarantine"
@@ -266,7 +266,8 @@ class StockLocation(TenantScoped, TimestampMixin, Audited, db.Model):
     __table_args__ = (
         CheckConstraint("kind in ('manufacturer', 'distributor', 'quarantine')", name="kind"),
         CheckConstraint(
-            "(kind = 'distributor' and distributor_id is not null) or (kind <> 'distributor' and distributor_id is null)",
+            "(kind = 'distributor' and distributor_id is not null)"
+            " or (kind <> 'distributor' and distributor_id is null)",
             name="distributor_owner",
         ),
     )

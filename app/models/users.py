@@ -14,7 +14,7 @@ from app.models.base import Audited, ManufacturerOnly, TenantScoped, TimestampMi
 from app.models.masterdata import Distributor
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     ADMIN = "admin"
     CHANNEL_MANAGER = "channel_manager"
     FINANCE = "finance"
@@ -46,7 +46,8 @@ class User(UserMixin, TenantScoped, TimestampMixin, Audited, db.Model):
             "role in ('admin', 'channel_manager', 'finance', 'distributor', 'viewer')", name="role"
         ),
         CheckConstraint(
-            "(role = 'distributor' and distributor_id is not null) or (role <> 'distributor' and distributor_id is null)",
+            "(role = 'distributor' and distributor_id is not null)"
+            " or (role <> 'distributor' and distributor_id is null)",
             name="distributor_binding",
         ),
     )
