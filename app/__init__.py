@@ -24,11 +24,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.api_base import api
     from app.auth.security import init_security
     from app.celery_app import celery_init_app
+    from app.db_pragmas import init_sqlite_pragmas
     from app.errors import register_error_handlers
     from app.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
     from app.i18n import init_i18n
 
     db.init_app(app)
+    init_sqlite_pragmas(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -63,7 +63,7 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         # Celery: Redis when configured, otherwise a broker in the instance folder so a worker and beat
         # still run with no server installed.
         "CELERY": {
-            "broker_url": redis_url or "filesystem://",
+            "broker_url": redis_url or "filesystem://localhost//",  # the host is ignored; naming one keeps kombu quiet
             "broker_transport_options": {}
             if redis_url
             else {
@@ -86,7 +86,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                     "task": "app.tasks.scan_licence_expiry",
                     "schedule": crontab(hour=6, minute=0),
                 },
-                "heartbeat": {"task": "app.tasks.heartbeat", "schedule": timedelta(minutes=5)},
+                "heartbeat": {
+                    "task": "app.tasks.heartbeat",
+                    "schedule": timedelta(seconds=int(env.get("DRP_BEAT_HEARTBEAT_SECONDS", "300"))),
+                },
             },
         },
         "DIRS_TO_CREATE": [str(broker_dir / "out"), str(broker_dir / "processed"), str(instance / "celery-results")],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_login import current_user
 
 from app.extensions import babel
@@ -10,7 +10,9 @@ from app.extensions import babel
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
-    lang = request.args.get("lang") if request else None
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    lang = request.args.get("lang")
     if lang in languages:
         return lang
     if session.get("lang") in languages:

@@ -59,8 +59,21 @@ def actor_for_user(user) -> Actor:
     return Actor(user.id, user.username, user.distributor_id if user.role == "distributor" else None)
 
 
-def _tenant_column(cls):
-    return getattr(cls, cls.__tenant_key__)
+def _mapped_subclasses(mixin) -> list[type]:
+    from app.extensions import db
+
+    return [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, mixin)]
+
+
+def _criteria(tenant: int) -> list:
+    """One loader criteria per scoped model (a lambda over the mixin cannot name each model's tenant column)."""
+    options = []
+    for cls in _mapped_subclasses(TenantScoped):
+        if not issubclass(cls, ManufacturerOnly):
+            options.append(with_loader_criteria(cls, getattr(cls, cls.__tenant_key__) == tenant, include_aliases=True))
+    for cls in _mapped_subclasses(ManufacturerOnly):
+        options.append(with_loader_criteria(cls, false(), include_aliases=True))
+    return options
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -70,10 +83,7 @@ def _scope_queries(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    state.statement = state.statement.options(
-        with_loader_criteria(TenantScoped, lambda cls: _tenant_column(cls) == tenant, include_aliases=True),
-        with_loader_criteria(ManufacturerOnly, lambda cls: false(), include_aliases=True),
-    )
+    state.statement = state.statement.options(*_criteria(tenant))
 
 
 @event.listens_for(Session, "before_flush")

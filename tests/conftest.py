@@ -115,19 +115,27 @@ def app(database_url, tmp_path_factory):
 
 @pytest.fixture
 def db_session(app):
-    """A session bound to one connection whose outer transaction is rolled back after the test."""
+    """A session on one connection whose outer transaction is rolled back after the test.
+
+    Flask-SQLAlchemy's Session picks its bind from ``db.engines``, so the connection is put there; views'
+    commits then release savepoints inside the outer transaction.
+    """
     from app.extensions import db
 
     with app.app_context():
-        connection = db.engine.connect()
+        engines = db.engines
+        engine = engines[None]
+        connection = engine.connect()
         outer = connection.begin()
+        engines[None] = connection
         original = db.session
-        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+        db.session = db._make_scoped_session({"join_transaction_mode": "create_savepoint"})
         try:
             yield db.session
         finally:
             db.session.remove()
             db.session = original
+            engines[None] = engine
             outer.rollback()
             connection.close()
 

@@ -91,10 +91,10 @@ def get_record(resource: Resource, record_id: int):
 
 
 def serialise(resource: Resource, obj) -> dict:
+    """The record as plain values (the API's output schema turns them into JSON)."""
     data = {"id": obj.id}
     for f in resource.fields:
-        value = resource.value(obj, f)
-        data[f.name] = value.isoformat() if hasattr(value, "isoformat") else value
+        data[f.name] = resource.value(obj, f)
     data["extra"] = resource.extra_output(obj) if resource.extra_output else {}
     return data
 

@@ -1,0 +1,191 @@
+"""A distributor user cannot read or change another distributor's records through ANY route.
+
+Every rule in the URL map is exercised (pages, API, exports, imports, lookups) with every resource name and the
+ids of records the user must not reach, by GET and by every writing method the rule accepts. No response may
+contain another tenant's markers (xlsx downloads are opened and read), and no write may change another tenant's
+rows. The same crawl as an admin must find the markers, which proves the crawl reaches them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.masterdata import services
+from app.masterdata.resources import RESOURCES, target_list_entries, target_lists
+from app.models import ApiToken, AuditLog, Distributor, StockLocation, TargetList, Terminal, User
+
+MARKERS = ("ISO-B", "乙方秘密医药", "T-SECRET", "秘密终端", "userb-secret", "SECRET-TL", "WH-ISO-B", "13912345678")
+SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout", "api-docs.openapi_json"}
+
+
+@pytest.fixture
+def world(db_session, make_distributor, make_terminal, make_user, make_product_line):
+    a = make_distributor(code="ISO-A", name="甲方医药有限公司")
+    b = make_distributor(code="ISO-B", name="乙方秘密医药有限公司", contact_phone="13912345678")
+    terminal = make_terminal(code="T-SECRET", name="秘密终端医院", region_code="330106")
+    pl = make_product_line(code="PLX")
+    tl = services.save_record(target_lists, {"code": "SECRET-TL", "name": "秘密目标", "product_line_code": "PLX",
+                                             "region_code": "330000", "year": 2026})
+    services.save_record(target_list_entries, {"target_list_code": "SECRET-TL", "terminal_code": "T-SECRET"})
+    user_a = make_user("distributor", a, username="usera")
+    user_b = make_user("distributor", b, username="userb-secret")
+    from app.auth.services import create_token
+
+    token_b, _ = create_token(user_b, "b-erp")
+    db_session.flush()
+    loc_b = db_session.execute(select(StockLocation).where(StockLocation.distributor_id == b.id)).scalar_one()
+    return {"a": a, "b": b, "terminal": terminal, "tl": tl, "pl": pl, "user_a": user_a, "user_b": user_b,
+            "token_b": token_b, "loc_b": loc_b}
+
+
+def _ids_for(world) -> dict[str, list[int]]:
+    entry_ids = [e.id for e in world["tl"].entries]
+    return {
+        "distributors": [world["b"].id],
+        "locations": [world["loc_b"].id],
+        "terminals": [world["terminal"].id],
+        "target_lists": [world["tl"].id],
+        "target_list_entries": entry_ids,
+        "products": [],
+        "product_lines": [world["pl"].id],
+        "regions": [],
+    }
+
+
+def _urls(app, world):
+    ids = _ids_for(world)
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in SKIP_ENDPOINTS:
+            continue
+        args = set(rule.arguments)
+        names = list(RESOURCES) if "name" in args else [None]
+        if "name" in args:
+            allowed = re.search(r"any\(([^)]*)\)", rule.rule)
+            names = [n for n in names if allowed is None or n in allowed.group(1)]
+        for name in names:
+            values: dict = {"name": name} if name else {}
+            if "record_id" in args:
+                key = name or rule.rule.split("/")[3]  # /api/v1/<resource>/<record_id>
+                for rid in ids.get(key, []):
+                    yield rule, {**values, "record_id": rid}
+                continue
+            if "user_id" in args:
+                values["user_id"] = world["user_b"].id
+            if "token_id" in args:
+                values["token_id"] = world["token_b"].id
+            if "code" in args:
+                values["code"] = "en"
+            if "token" in args:
+                values["token"] = f"{world['user_b'].id}-abc"
+            yield rule, values
+
+
+def _build(app, rule, values) -> str:
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **values)
+
+
+def _text(response) -> str:
+    if response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" or (
+        response.data[:2] == b"PK"
+    ):
+        from openpyxl import load_workbook
+
+        wb = load_workbook(io.BytesIO(response.data), read_only=True)
+        return " ".join(str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row)
+    return response.get_data(as_text=True)
+
+
+def _snapshot(db_session, world) -> dict:
+    db_session.expire_all()
+    b = db_session.execute(select(Distributor).where(Distributor.code == "ISO-B")
+                           .execution_options(skip_tenant_scope=True)).scalar_one()
+    return {
+        "b": services.serialise(RESOURCES["distributors"], b),
+        "counts": {m.__name__: db_session.execute(select(func.count()).select_from(m)
+                                                  .execution_options(skip_tenant_scope=True)).scalar_one()
+                   for m in (Distributor, StockLocation, Terminal, TargetList, User, ApiToken)},
+        "user_b": db_session.execute(select(User.role, User.active, User.password_hash)
+                                     .where(User.username == "userb-secret")).one(),
+        "token_b_revoked": db_session.execute(select(ApiToken.revoked_at).where(ApiToken.name == "b-erp")).scalar(),
+        "loc_b": db_session.execute(select(StockLocation.name, StockLocation.active)
+                                    .where(StockLocation.code == "WH-ISO-B")).one(),
+        "terminal": db_session.execute(select(Terminal.name, Terminal.active)
+                                       .where(Terminal.code == "T-SECRET")).one(),
+    }
+
+
+HOSTILE_FORM = {"name": "HACKED", "contact_phone": "000000", "code": "HACK", "active": "", "role": "admin",
+                "display_name": "HACKED", "password": "Hacked-password-1", "licence_no": "HACK"}
+
+
+def _crawl(app, client, world, methods=("GET",)):
+    seen = []
+    for rule, values in _urls(app, world):
+        url = _build(app, rule, values)
+        for method in sorted(rule.methods & set(methods)):
+            if method == "GET":
+                r = client.get(url)
+            elif url.startswith("/api/"):
+                r = client.open(url, method=method, json={"name": "HACKED", "contact_phone": "000000"})
+            elif url.endswith("/import"):
+                r = client.post(url, data={"file": (io.BytesIO(b"not an excel file"), "x.xlsx")},
+                                content_type="multipart/form-data")
+            else:
+                r = client.open(url, method=method, data=HOSTILE_FORM)
+            seen.append((method, url, r.status_code, _text(r)))
+    return seen
+
+
+def test_distributor_cannot_read_others_anywhere(app, db_session, login, world):
+    client = login(world["user_a"])
+    leaks = [(m, url, status, mk) for m, url, status, body in _crawl(app, client, world)
+             for mk in MARKERS if mk in body]
+    assert leaks == []
+
+
+def test_admin_crawl_finds_the_markers(app, db_session, login, world):
+    """Control: the same crawl reaches the records, so an empty leak list above means something."""
+    client = login("admin")
+    found = {mk for _, _, status, body in _crawl(app, client, world) for mk in MARKERS if mk in body}
+    assert {"ISO-B", "T-SECRET", "SECRET-TL", "WH-ISO-B"} <= found
+
+
+def test_distributor_cannot_change_others_anywhere(app, db_session, login, world):
+    client = login(world["user_a"])
+    before = _snapshot(db_session, world)
+    audit_before = db_session.execute(select(func.max(AuditLog.id))).scalar_one()
+    results = _crawl(app, client, world, methods=("POST", "PUT", "PATCH", "DELETE"))
+    assert results, "the crawl must have tried writes"
+    assert _snapshot(db_session, world) == before
+    ok = [(m, url, s) for m, url, s, _ in results if s < 300 or (s == 302 and "/login" not in url)]
+    # no write on another tenant's record may succeed (redirects back to a form are not success either)
+    assert [r for r in ok if "ISO" in r[1]] == []
+    # only harmless audit entries (e.g. none) may have been written by refused attempts
+    changes = db_session.execute(select(AuditLog.action, AuditLog.entity_type, AuditLog.after)
+                                 .where(AuditLog.id > audit_before)).all()
+    assert not [c for c in changes if c.action in ("update", "delete", "create")]
+
+
+def test_distributor_token_sees_only_own(app, db_session, world):
+    from app.auth.services import create_token
+
+    _, secret = create_token(world["user_a"], "a-erp")
+    c = app.test_client()
+    h = {"Authorization": f"Bearer {secret}"}
+    r = c.get("/api/v1/distributors", headers=h)
+    assert r.status_code == 200
+    assert [d["code"] for d in r.json["items"]] == ["ISO-A"]
+    assert c.get(f"/api/v1/distributors/{world['b'].id}", headers=h).status_code == 404
+    assert c.patch(f"/api/v1/distributors/{world['b'].id}", json={"contact_phone": "0571-1"}, headers=h).status_code == 404
+    assert c.get("/api/v1/terminals", headers=h).status_code == 403
+    r = c.patch(f"/api/v1/distributors/{world['a'].id}", json={"contact_phone": "0571-1234567"}, headers=h)
+    assert r.status_code == 200 and r.json["contact_phone"] == "0571-1234567"
+    r = c.patch(f"/api/v1/distributors/{world['a'].id}", json={"licence_no": "X"}, headers=h)
+    assert r.status_code == 422
