@@ -10,12 +10,14 @@ TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432) names the serve
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 from datetime import date
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -108,9 +110,19 @@ def database_url(tmp_path_factory):
     drop_database(name)
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in a fresh context, as in production: its own app context, ``g``, session and actor
+    (the test's own app context stays pushed for its fixtures, and Flask would otherwise reuse it)."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
-    return make_app(database_url, tmp_path_factory.mktemp("app"))
+    app = make_app(database_url, tmp_path_factory.mktemp("app"))
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture

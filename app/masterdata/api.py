@@ -6,7 +6,7 @@ from flask import abort, request
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from app.api_base import Blueprint, error_response
 from app.extensions import db
@@ -34,8 +34,8 @@ def import_error(exc: services.ImportFailed):
 def _list_args_schema(resource) -> type[Schema]:
     attrs = {
         "q": fields.String(metadata={"description": "search in " + ", ".join(resource.search)}),
-        "page": fields.Integer(load_default=1, validate=lambda v: v >= 1),
-        "per_page": fields.Integer(load_default=50, validate=lambda v: 1 <= v <= 500),
+        "page": fields.Integer(load_default=1, validate=validate.Range(min=1)),
+        "per_page": fields.Integer(load_default=50, validate=validate.Range(min=1, max=500)),
         "sort": fields.String(metadata={"description": "field name, '-' prefix for descending"}),
     }
     for name in resource.filters:
@@ -102,7 +102,7 @@ def make_blueprint(resource) -> Blueprint:
 
         if resource.write_roles:
 
-            @blp.arguments(body(partial=True))
+            @blp.arguments(resource.patch_schema())
             @blp.response(200, out)
             def patch(self, data, record_id):
                 """Change some fields (a distributor user may change only its own contact fields)."""
@@ -130,8 +130,8 @@ def make_blueprint(resource) -> Blueprint:
                     return validation_error(exc)
                 db.session.commit()
 
-    blp.add_url_rule("", view_func=Collection.as_view("collection"))
-    blp.add_url_rule("/<int:record_id>", view_func=Item.as_view("item"))
+    blp.add_url_rule("", endpoint="collection", view_func=Collection)
+    blp.add_url_rule("/<int:record_id>", endpoint="item", view_func=Item)
 
     if resource.write_roles:
 

@@ -131,6 +131,10 @@ class Resource:
     def output_schema(self) -> type[Schema]:
         return _schema_cache(self, "Out")
 
+    def patch_schema(self) -> type[Schema]:
+        """Like the input schema with nothing required (PATCH sends only what changes)."""
+        return _schema_cache(self, "Patch")
+
 
 _SCHEMAS: dict[tuple[str, str], type[Schema]] = {}
 
@@ -140,7 +144,7 @@ class _Bool(fields.Boolean):
     falsy = FALSY
 
 
-def _marshmallow_field(f: Field, for_output: bool) -> fields.Field:
+def _marshmallow_field(f: Field, for_output: bool, partial: bool = False) -> fields.Field:
     kw: dict[str, Any] = {"metadata": {"description": str(f.label), "x-excel-header": f.header}}
     validators = []
     if f.max_length:
@@ -152,7 +156,7 @@ def _marshmallow_field(f: Field, for_output: bool) -> fields.Field:
     if f.kind == "choice" and f.choices and not for_output:
         validators.append(_ChoiceValidator(f))
     if not for_output:
-        kw["required"] = f.required
+        kw["required"] = f.required and not partial
         kw["allow_none"] = not f.required
         if validators:
             kw["validate"] = validators
@@ -187,9 +191,9 @@ def _schema_cache(resource: Resource, kind: str) -> type[Schema]:
     if key not in _SCHEMAS:
         attrs: dict[str, Any] = {}
         for f in resource.fields:
-            if kind == "In" and f.read_only:
+            if kind != "Out" and f.read_only:
                 continue
-            attrs[f.name] = _marshmallow_field(f, for_output=kind == "Out")
+            attrs[f.name] = _marshmallow_field(f, for_output=kind == "Out", partial=kind == "Patch")
         if kind == "Out":
             attrs["id"] = fields.Integer(dump_only=True)
             attrs["extra"] = fields.Dict(dump_only=True, metadata={"description": "computed, read-only values"})

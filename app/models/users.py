@@ -41,6 +41,8 @@ class User(UserMixin, TenantScoped, TimestampMixin, Audited, db.Model):
 
     distributor: Mapped[Distributor | None] = relationship()
 
+    __audit_exclude__ = ("created_at", "updated_at", "password_hash", "last_login_at")
+
     __table_args__ = (
         CheckConstraint(
             "role in ('admin', 'channel_manager', 'finance', 'distributor', 'viewer')", name="role"
