@@ -167,9 +167,11 @@ def save_record(resource: Resource, raw: dict, obj=None, *, partial: bool = Fals
         else:
             resolved[name] = value
     _check_unique(resource, data, obj, errors)
-    if resource.validate and not errors:
+    if resource.validate:
+        failed = set(errors)
         for k, msgs in resource.validate({**_current(resource, obj), **resolved}, obj).items():
-            errors.setdefault(k, []).extend(msgs)
+            if k not in failed:
+                errors.setdefault(k, []).extend(msgs)
     if errors:
         raise ValidationFailed(errors)
     creating = obj is None
@@ -322,21 +324,27 @@ def read_workbook(resource: Resource, stream) -> tuple[list[tuple[int, dict]], l
     except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
         return [], [RowError(None, None, None, _("This is not a readable Excel (.xlsx) file."))]
     ws = wb.worksheets[0]
-    rows_iter = ws.iter_rows(values_only=True)
-    header = None
-    header_row = 0
-    for i, row in enumerate(rows_iter, start=1):
-        if any(c not in (None, "") for c in row):
-            header, header_row = row, i
-            break
-        if i > 10:
-            break
-    if header is None:
-        return [], [RowError(None, None, None, _("The file has no header row."))]
     by_header = {}
     for f in resource.fields:
         for h in (*f.headers, f.name):
             by_header[h.strip().lower()] = f
+    rows_iter = ws.iter_rows(values_only=True)
+    header, header_row, first_nonempty = None, 0, None
+    # Title rows often sit above the header: the header is the first row naming at least two of our columns.
+    for i, row in enumerate(rows_iter, start=1):
+        cells = [str(c).strip().lower() for c in row if c not in (None, "")]
+        if cells and first_nonempty is None:
+            first_nonempty = (i, row)
+        if sum(c in by_header for c in cells) >= min(2, len(resource.fields)):
+            header, header_row = row, i
+            break
+        if i >= 20:
+            break
+    if header is None and first_nonempty is not None:
+        header_row, header = first_nonempty
+        rows_iter = ws.iter_rows(min_row=header_row + 1, values_only=True)
+    if header is None:
+        return [], [RowError(None, None, None, _("The file has no header row."))]
     columns: list[Field | None] = []
     errors: list[RowError] = []
     seen: set[str] = set()
@@ -374,7 +382,7 @@ def read_workbook(resource: Resource, stream) -> tuple[list[tuple[int, dict]], l
 
 def import_workbook(resource: Resource, stream) -> ImportResult:
     """Create or update rows (matched by the resource key) from an .xlsx. All or nothing: on any row error,
-    raises ImportFailed with every error found and writes nothing (the caller rolls back)."""
+    raises ImportFailed with every error found, and everything the import wrote is rolled back (a savepoint)."""
     rows, errors = read_workbook(resource, stream)
     if errors:
         raise ImportFailed(errors, 0)
@@ -400,6 +408,22 @@ def import_workbook(resource: Resource, stream) -> ImportResult:
                 select(resource.model).where(getattr(resource.model, key).in_([str(c) for c in seen]))
             ).scalars()
         }
+    savepoint = db.session.begin_nested()
+    try:
+        result = _import_rows(resource, rows, existing, errors)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if errors:
+        savepoint.rollback()
+        raise ImportFailed(errors, len(rows))
+    savepoint.commit()
+    return result
+
+
+def _import_rows(resource: Resource, rows, existing: dict, errors: list[RowError]) -> ImportResult:
+    key = resource.key
+    key_field = resource.field(key) if key else None
     result = ImportResult(rows=len(rows))
     refs = _RefCache()
     for rownum, record in rows:
@@ -427,8 +451,6 @@ def import_workbook(resource: Resource, stream) -> ImportResult:
         else:
             result.updated += 1
         result.codes.append(str(code))
-    if errors:
-        raise ImportFailed(errors, len(rows))
     return result
 
 
