@@ -71,6 +71,8 @@ def _row(action: str, entity_type: str, entity_id, before, after, note=None) -> 
 
 def record(session: Session, action: str, entity, note: str | None = None, before=None, after=None) -> None:
     """Record a decision (approve, reject, login, revoke ...) about ``entity`` in the audit log."""
+    if hasattr(entity, "_get_current_object"):  # current_user and other proxies
+        entity = entity._get_current_object()
     entity_type = entity if isinstance(entity, str) else type(entity).__tablename__
     entity_id = None if isinstance(entity, str) else _pk(entity)
     session.execute(insert(AuditLog), [_row(action, entity_type, entity_id, before, after, note)])
