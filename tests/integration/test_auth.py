@@ -161,4 +161,5 @@ def test_change_own_password(login, db_session):
     assert r.status_code == 200
     r = c.post("/account/password", data={"old_password": PASSWORD, "new_password": "New-password-22"})
     assert r.status_code == 302
+    db_session.expire_all()
     assert services.authenticate(c.user.username, "New-password-22") is not None
