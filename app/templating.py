@@ -6,6 +6,7 @@ from flask import Flask, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2 import pass_context
 
 # (endpoint, kwargs, label, roles); the one place navigation is defined
 NAV = [
@@ -40,7 +41,8 @@ def register(app: Flask) -> None:
                 "languages": app.config["LANGUAGES"]}
 
     @app.template_filter("qs")
-    def _query_with(value: dict):
+    @pass_context  # depends on the request: keeps Jinja from folding `{'page': None}|qs` into a constant
+    def _query_with(_ctx, value: dict):
         """The current query string with some keys replaced (for sort and page links)."""
         args = request.args.to_dict()
         args.update({k: v for k, v in value.items() if v is not None})
