@@ -40,6 +40,7 @@ def configure_logging(app: Flask) -> None:
     handler._drp = True
     root.addHandler(handler)
     root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at every start
 
     @app.before_request
     def _assign_request_id():

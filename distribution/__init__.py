@@ -1,4 +1,4 @@
-"""The `distribution` domain package (see ../shared/DESIGN.md §2). Filled in by later issues."""
+"""The `distribution` domain package (see ../shared/DESIGN.md §2): agreements and price lists so far."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ bp = Blueprint("distribution", __name__, url_prefix="/distribution", template_fo
 
 def init_app(app, api) -> None:
     """Register this package's pages, API and tasks with the app."""
-    from distribution import models, tasks  # noqa: F401
+    from distribution import agreement_api, agreement_views, models, pricing_api, pricing_views, tasks  # noqa: F401
 
     app.register_blueprint(bp)
+    api.register_blueprint(agreement_api.blp, name="api_agreement")
+    api.register_blueprint(pricing_api.blp, name="api_pricing")

@@ -1,0 +1,1 @@
+"""Pages of distribution: agreement (routes on the package blueprint `distribution.bp`)."""

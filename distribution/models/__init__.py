@@ -1,0 +1,4 @@
+"""Models of `distribution`: agreements and pricing (orders, returns and analytics come later)."""
+
+from distribution.models.agreements import *  # noqa: F401,F403
+from distribution.models.pricing import *  # noqa: F401,F403

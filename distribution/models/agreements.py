@@ -1,0 +1,3 @@
+"""Models of distribution: agreements."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Models of distribution: pricing."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Pages of distribution: pricing (routes on the package blueprint `distribution.bp`)."""
