@@ -18,12 +18,12 @@ install: $(BIN)/.installed translations
 translations: $(BIN)/.installed
 	$(BIN)/pybabel -q compile --use-fuzzy -d app/translations
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
+# Debian's Chromium and a Chinese font for the browser tests (Playwright drives it; it never downloads a browser).
 chromium:
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian's chromium for the browser tests"; \
+	@{ command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; } || { \
+	  echo "installing Debian's chromium and fonts-wqy-zenhei for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
 
 # Brings the whole system up on embedded defaults (SQLite, no Redis), seeded with demo data.
 run: install

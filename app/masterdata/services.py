@@ -393,15 +393,17 @@ def import_workbook(resource: Resource, stream) -> ImportResult:
     if key is not None:
         key_field = resource.field(key)
         seen: dict[str, int] = {}
+        unique_rows = []
         for rownum, record in rows:
             code = normalise_cell(key_field, record.get(key))
             if code in seen:
                 errors.append(RowError(rownum, key_field.header, str(code),
                                        _("Duplicate code %(code)s (also on row %(row)d).", code=code, row=seen[code])))
-            elif code is not None:
+                continue  # reported; the other rows are still checked so every problem is listed at once
+            if code is not None:
                 seen[code] = rownum
-        if errors:
-            raise ImportFailed(errors, len(rows))
+            unique_rows.append((rownum, record))
+        rows = unique_rows
         existing = {
             str(getattr(o, key)): o
             for o in db.session.execute(
@@ -416,6 +418,7 @@ def import_workbook(resource: Resource, stream) -> ImportResult:
         raise
     if errors:
         savepoint.rollback()
+        errors.sort(key=lambda e: (e.row or 0))
         raise ImportFailed(errors, len(rows))
     savepoint.commit()
     return result

@@ -76,7 +76,8 @@ def test_bad_rows_are_all_reported_and_nothing_is_imported(db_session, line):
     with pytest.raises(services.ImportFailed) as exc:
         services.import_workbook(products, f)
     errors = exc.value.errors
-    assert [(e.row, e.column) for e in errors] == [(4, "产品编码")]  # duplicates are reported first
+    # the duplicate and the bad row are all reported in one go, in row order
+    assert [(e.row, e.column) for e in errors] == [(3, "通用名"), (3, "件装量"), (3, "产品线编码"), (4, "产品编码")]
     f = xlsx([PRODUCT_HEADER,
               ["OK-1", "好药", "1g", "片剂", "盒", 10, 24, "XL", "否"],
               ["BAD-1", "", "1g", "丸子", "盒", 0, 24, "NOPE", "也许"]])

@@ -1,0 +1,191 @@
+"""Browser tests: the real app behind a real HTTP server, driven by headless Chromium (Debian's, via Playwright).
+
+One PostgreSQL database per session, built by the migrations and seeded with a small fixed channel. The server
+commits for real (no per-test rollback), so tests stay independent by using their own codes. CSRF is on: the
+browser goes through the same forms a person does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from tests.conftest import PASSWORD, REGIONS_DIR, _require_services, create_database, drop_database, make_app
+from tests.e2e.helpers import ZH, compile_translations
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL_HOST = "127.0.0.1"
+
+
+@dataclass
+class Seed:
+    """The fixed data set every browser test may rely on (and must not change)."""
+
+    product_line: str = "E2E-PL"
+    products: tuple[str, ...] = ("E2E-P001", "E2E-P002", "E2E-P003")
+    dist_a: str = "E2E-DA"
+    dist_b: str = "E2E-DB"
+    dist_a2: str = "E2E-DA2"  # tier 2 under A
+    terminals: tuple[str, ...] = ("E2E-T001", "E2E-T002")
+    admin: str = "e2e_admin"
+    manager: str = "e2e_manager"
+    viewer: str = "e2e_viewer"
+    language_user: str = "e2e_lang"  # a viewer whose language choice no other test sees
+    distributor_user: str = "e2e_dist_a"
+    ids: dict[str, int] = field(default_factory=dict)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code="-", size="-"):  # one line per request would drown the test output
+        pass
+
+
+def _seed(seed: Seed) -> None:
+    from app.auth.services import create_user
+    from app.extensions import db
+    from app.masterdata.resources import distributors, product_lines, products, terminals
+    from app.masterdata.services import save_record
+
+    save_record(product_lines, {"code": seed.product_line, "name": "心血管产品线"})
+    for code, name, spec in zip(seed.products, ("阿托伐他汀钙片", "苯磺酸氨氯地平片", "缬沙坦胶囊"),
+                                ("20mg*7片", "5mg*28片", "80mg*7粒"), strict=True):
+        save_record(products, {"code": code, "generic_name": name, "specification": spec,
+                               "dosage_form": "片剂", "base_unit": "盒", "pack_size": 200, "shelf_life_months": 36,
+                               "product_line_code": seed.product_line})
+    a = save_record(distributors, {"code": seed.dist_a, "name": "浙江甲医药有限公司", "tier": 1,
+                                   "region_code": "330100", "licence_no": "浙AA5710001", "licence_expiry": "2030-12-31",
+                                   "contact_name": "张三", "contact_phone": "0571-88880001"})
+    b = save_record(distributors, {"code": seed.dist_b, "name": "江苏乙医药有限公司", "tier": 1,
+                                   "region_code": "320100", "licence_no": "苏AA0250001", "licence_expiry": "2030-12-31",
+                                   "contact_phone": "025-66660001"})
+    a2 = save_record(distributors, {"code": seed.dist_a2, "name": "杭州丙医药有限公司", "tier": 2,
+                                    "parent_code": seed.dist_a, "region_code": "330106",
+                                    "licence_no": "浙AB5710002", "licence_expiry": "2030-12-31"})
+    save_record(terminals, {"code": seed.terminals[0], "name": "浙江大学医学院附属第一医院", "type": "hospital",
+                            "grade": "三级甲等", "region_code": "330102", "address": "杭州市庆春路79号"})
+    save_record(terminals, {"code": seed.terminals[1], "name": "杭州老百姓大药房西湖店", "type": "pharmacy",
+                            "region_code": "330106"})
+    seed.ids.update({"dist_a": a.id, "dist_b": b.id, "dist_a2": a2.id})
+    create_user(seed.admin, PASSWORD, "admin", "管理员")
+    create_user(seed.manager, PASSWORD, "channel_manager", "渠道经理王五")
+    create_user(seed.viewer, PASSWORD, "viewer", "查看者")
+    create_user(seed.language_user, PASSWORD, "viewer", "语言测试")
+    create_user(seed.distributor_user, PASSWORD, "distributor", "甲公司业务员", distributor_code=seed.dist_a)
+    db.session.commit()
+
+
+@dataclass
+class Server:
+    base_url: str
+    seed: Seed
+    translated: bool  # a Chinese catalog with the login page translated was compiled for this run
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory):
+    """Migrate and seed a fresh database, serve the app on 127.0.0.1:<free port>, yield the base URL and seed."""
+    _require_services()
+    name = f"drp_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = create_database(name)
+    overrides = {"WTF_CSRF_ENABLED": True}
+    translations = compile_translations(tmp_path_factory.mktemp("translations"))
+    if translations is not None:
+        overrides["BABEL_TRANSLATION_DIRECTORIES"] = str(translations)
+    app = make_app(url, tmp_path_factory.mktemp("e2e-instance"), **overrides)
+    seed = Seed()
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        from app.extensions import db
+        from app.masterdata.regions import import_regions
+
+        upgrade()
+        import_regions(REGIONS_DIR)
+        db.session.commit()
+        _seed(seed)
+        db.session.remove()
+
+    server = make_server(LOCAL_HOST, 0, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
+    thread.start()
+    try:
+        yield Server(f"http://{LOCAL_HOST}:{server.server_port}", seed, bool(ZH.get("Log in")))
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            from app.extensions import db
+
+            db.engine.dispose()
+        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+    finally:
+        pw.stop()
+
+
+@dataclass
+class PageLog:
+    requests: list[str] = field(default_factory=list)
+    xhr_posts: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def foreign_hosts(self) -> set[str]:
+        return {urlsplit(u).hostname for u in self.requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+                and urlsplit(u).hostname != LOCAL_HOST}
+
+
+@pytest.fixture
+def page_log():
+    return PageLog()
+
+
+@pytest.fixture
+def new_page(browser, page_log):
+    """new_page(**context options) -> a page in a fresh browser context (own cookies), every request recorded.
+
+    After the test: no request may have gone to any host but 127.0.0.1, and no page may have thrown a JS error.
+    """
+    contexts = []
+
+    def _request(req):
+        page_log.requests.append(req.url)
+        if req.resource_type == "xhr" and req.method == "POST":
+            page_log.xhr_posts.append(req.url)
+
+    def make(**options):
+        options.setdefault("accept_downloads", True)
+        options.setdefault("viewport", {"width": 1280, "height": 900})
+        ctx = browser.new_context(**options)
+        ctx.set_default_timeout(10_000)
+        ctx.on("request", _request)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: page_log.page_errors.append(str(exc)))
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    assert not page_log.foreign_hosts(), f"requests left 127.0.0.1: {page_log.foreign_hosts()}"
+    assert not page_log.page_errors, f"JavaScript errors: {page_log.page_errors}"

@@ -1,0 +1,47 @@
+"""On a phone the navigation collapses behind the toggler, and every asset comes from the app itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.helpers import login, snap, zh
+
+pytestmark = pytest.mark.e2e
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
+
+
+def test_phone_navbar_collapses_and_opens_on_tap(e2e, new_page, page_log):
+    page = new_page(**PHONE)
+    responses = []
+    page.on("response", lambda r: responses.append((r.url, r.status)))
+    login(page, e2e.base_url, e2e.seed.viewer)
+
+    toggler = page.locator(".navbar-toggler")
+    products_link = page.locator("#nav").get_by_role("link", name=zh("Products"), exact=True)
+    assert toggler.is_visible()
+    assert not page.locator("#nav").is_visible()
+    assert not products_link.is_visible()
+    assert toggler.get_attribute("aria-expanded") == "false"
+    # the page fits the phone's width (no sideways scrolling)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    snap(page, "phone-closed")
+
+    toggler.tap()
+    page.wait_for_selector("#nav.show", state="visible")
+    assert toggler.get_attribute("aria-expanded") == "true"
+    products_link.wait_for(state="visible")
+    snap(page, "phone-open")
+    with page.expect_navigation():
+        products_link.tap()
+    assert page.url == f"{e2e.base_url}/products/"
+    assert not page.locator("#nav").is_visible()  # a new page starts collapsed again
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    snap(page, "phone-products")
+
+    # Bootstrap's CSS and JS were served by the app, and nothing was asked of any other host
+    bootstrap = [(u, s) for u, s in responses if "bootstrap" in u]
+    assert any(u.endswith(".js") for u, _ in bootstrap) and any(u.endswith(".css") for u, _ in bootstrap)
+    assert all(u.startswith(e2e.base_url) and s in (200, 304) for u, s in bootstrap), bootstrap
+    assert page_log.requests and not page_log.foreign_hosts()
+    assert all(u.startswith(e2e.base_url) for u in page_log.requests), page_log.requests
