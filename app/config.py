@@ -74,6 +74,8 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
             },
             "result_backend": redis_url or f"file://{instance / 'celery-results'}",
             "task_ignore_result": False,
+            # several installations (or test runs) can share one Redis by each using its own queue
+            "task_default_queue": env.get("DRP_CELERY_QUEUE", "celery"),
             "task_serializer": "json",
             "accept_content": ["json"],
             "timezone": env.get("DRP_TIMEZONE", "Asia/Shanghai"),

@@ -40,8 +40,8 @@ def test_create_product_with_errors_then_corrected(e2e, new_page):
         assert "is-invalid" in page.get_attribute(f"#f-{field}", "class"), field
         assert _feedback(page, field) == [zh("Required.")], field
     assert _feedback(page, "pack_size") == [zh("Must be between %(a)s and %(b)s.", a="1", b="100000")]
-    # The GTIN check digit is a cross-field rule (resource.validate), which the service only runs once every field
-    # passes on its own, so a bad GTIN is reported in the second round (see the report of this test suite).
+    # the GTIN check digit (a rule of the resource) is reported in the same round as the field errors
+    assert _feedback(page, "gtin") == [zh("Not a valid GTIN (8, 12, 13 or 14 digits with a correct check digit).")]
     for field in ("code", "base_unit", "shelf_life_months", "product_line_code"):
         assert "is-invalid" not in page.get_attribute(f"#f-{field}", "class"), field
     # what was typed is kept
