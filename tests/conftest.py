@@ -86,7 +86,24 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
         "CELERY": {"task_always_eager": True, "task_eager_propagates": True},
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    _APPS.append(app)
+    return app
+
+
+_APPS: list = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dispose_engines():
+    """Close every pooled connection of every app the tests built, so none is left for the garbage collector."""
+    yield
+    from app.extensions import db
+
+    for app in _APPS:
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 @pytest.fixture(scope="session")
