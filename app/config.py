@@ -70,6 +70,7 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                 "data_folder_in": str(broker_dir / "out"),
                 "data_folder_out": str(broker_dir / "out"),
                 "processed_folder": str(broker_dir / "processed"),
+                "control_folder": str(broker_dir / "control"),  # kombu's default is ./control in the cwd
                 "store_processed": False,
             },
             "result_backend": redis_url or f"file://{instance / 'celery-results'}",
@@ -94,7 +95,8 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                 },
             },
         },
-        "DIRS_TO_CREATE": [str(broker_dir / "out"), str(broker_dir / "processed"), str(instance / "celery-results")],
+        "DIRS_TO_CREATE": [str(broker_dir / d) for d in ("out", "processed", "control")]
+        + [str(instance / "celery-results")],
     }
     if overrides:
         celery_over = overrides.pop("CELERY", None)
