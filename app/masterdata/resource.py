@@ -125,7 +125,7 @@ class Resource:
         return str(value)
 
     # -- schemas --------------------------------------------------------------------------------------------------
-    def input_schema(self, partial_fields: tuple[str, ...] | None = None) -> type[Schema]:
+    def input_schema(self) -> type[Schema]:
         return _schema_cache(self, "In")
 
     def output_schema(self) -> type[Schema]:

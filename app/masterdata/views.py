@@ -211,5 +211,8 @@ def lookup(name):
     resource = _resource(name)
     stmt = services.list_query(resource, request.args.get("q"), _filters(resource)).limit(20)
     rows = db.session.execute(stmt).scalars().all()
-    label = getattr(resource.model, "full_name", None)
-    return {"items": [{"code": r.code, "label": f"{r.code} {r.full_name if label else r.name}"} for r in rows]}
+    return {"items": [{"code": r.code, "label": f"{r.code} {_label(r)}"} for r in rows]}
+
+
+def _label(obj) -> str:
+    return getattr(obj, "full_name", None) or getattr(obj, "name", None) or getattr(obj, "display_name", "")

@@ -104,7 +104,10 @@ def test_list_search_filter_sort_and_pagination(login, world, make_product):
 def test_region_lookup_and_target_list_detail(login, world, db_session):
     c = login("channel_manager")
     items = c.get("/regions/lookup?q=西湖").json["items"]
-    assert any(i["code"] == "330106" for i in items)
+    assert any(i["code"] == "330106" and i["label"] == "330106 浙江省杭州市西湖区" for i in items)
+    for name, q in (("products", "MP-1"), ("distributors", "MD-1"), ("terminals", "MT-1"), ("product_lines", "MPL")):
+        found = c.get(f"/{name}/lookup?q={q}").json["items"]
+        assert found and found[0]["code"] == q and len(found[0]["label"]) > len(q) + 1, (name, found)
     tl = db_session.execute(select(TargetList).where(TargetList.code == "MTL")).scalar_one()
     assert c.get(f"/target_lists/{tl.id}").status_code == 200
 
