@@ -20,9 +20,9 @@ def _entries(db_session, entity_type, entity_id):
 def test_create_and_update_are_recorded_with_before_and_after(db_session, make_product_line):
     make_product_line(code="AUD")
     with acting_as(Actor(42, "zhang.san")):
-        p = services.save_record(products, {"code": "AUD-1", "generic_name": "阿莫西林胶囊", "specification": "0.25g*24粒",
-                                            "dosage_form": "胶囊剂", "base_unit": "盒", "pack_size": 200,
-                                            "shelf_life_months": 24, "product_line_code": "AUD"})
+        p = services.save_record(products, {
+            "code": "AUD-1", "generic_name": "阿莫西林胶囊", "specification": "0.25g*24粒", "dosage_form": "胶囊剂",
+            "base_unit": "盒", "pack_size": 200, "shelf_life_months": 24, "product_line_code": "AUD"})
         services.save_record(products, {"pack_size": 100, "brand_name": "<b>新名</b>"}, p, partial=True)
     create, change = _entries(db_session, "product", p.id)
     assert (create.action, create.actor, create.actor_id) == ("create", "zhang.san", 42)

@@ -45,7 +45,8 @@ def test_migrations_run_from_empty_and_back_on_sqlite(tmp_path, app):
     with app.app_context():
         assert _diff(url) == []
     engine = create_engine(url)
-    assert {"product", "distributor", "terminal", "audit_log", "alembic_version"} <= set(inspect(engine).get_table_names())
+    tables = set(inspect(engine).get_table_names())
+    assert {"product", "distributor", "terminal", "audit_log", "alembic_version"} <= tables
     engine.dispose()
     r = _flask(["db", "downgrade", "base"], {"DATABASE_URL": url}, tmp_path)
     assert r.returncode == 0, r.stderr
