@@ -15,7 +15,7 @@ from flask import g, has_request_context
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from app.models.base import Audited, utcnow
+from app.models.base import AppendOnly, Audited, utcnow
 from app.models.users import AuditLog
 from app.tenancy import current_actor
 
@@ -100,8 +100,8 @@ def _capture_changes(session: Session, flush_context, instances) -> None:
         if isinstance(obj, Audited):
             pending.append(("create", obj, None, None))
     for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, AuditLog):
-            raise AppendOnlyViolation("the audit log is append-only")
+        if isinstance(obj, AppendOnly) and (obj in session.deleted or session.is_modified(obj)):
+            raise AppendOnlyViolation(f"{type(obj).__tablename__} is append-only")
 
 
 @event.listens_for(Session, "after_flush")

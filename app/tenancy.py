@@ -1,9 +1,10 @@
 """Tenant isolation, enforced in one place: every ORM query and every flush of the session.
 
 When a distributor user is acting (``acting_as``), every SELECT gets a criteria on each ``TenantScoped`` model
-(tenant key = that distributor) and a false criteria on each ``ManufacturerOnly`` model, including lazy loads and
-joins; every flush refuses to insert, change or delete a row that is not the distributor's own, and any
-manufacturer-only or reference row. Views and APIs never filter by distributor themselves.
+(tenant key = that distributor, or null on ``__tenant_shared__`` models) and a false criteria on each
+``ManufacturerOnly`` model, including lazy loads and joins; every flush refuses to insert, change or delete a row
+that is not the distributor's own, and any manufacturer-only or reference row. Views and APIs never filter by
+distributor themselves.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import contextvars
 from dataclasses import dataclass
 
-from sqlalchemy import event, false
+from sqlalchemy import event, false, or_
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from app.models.base import ManufacturerOnly, TenantScoped
@@ -70,7 +71,11 @@ def _criteria(tenant: int) -> list:
     options = []
     for cls in _mapped_subclasses(TenantScoped):
         if not issubclass(cls, ManufacturerOnly):
-            options.append(with_loader_criteria(cls, getattr(cls, cls.__tenant_key__) == tenant, include_aliases=True))
+            keys = [getattr(cls, k) for k in _tenant_keys(cls)]
+            where = or_(*[k == tenant for k in keys])
+            if cls.__tenant_shared__:
+                where = or_(where, *[k.is_(None) for k in keys])
+            options.append(with_loader_criteria(cls, where, include_aliases=True))
     for cls in _mapped_subclasses(ManufacturerOnly):
         options.append(with_loader_criteria(cls, false(), include_aliases=True))
     return options
@@ -95,13 +100,23 @@ def _guard_writes(session: Session, flush_context, instances) -> None:
         if obj in session.dirty and not session.is_modified(obj, include_collections=False):
             continue
         if isinstance(obj, TenantScoped) and not isinstance(obj, ManufacturerOnly):
-            if getattr(obj, obj.__tenant_key__) == tenant and _tenant_unchanged(obj):
+            if any(getattr(obj, k) == tenant for k in _tenant_keys(obj)) and _tenant_unchanged(obj):
                 continue
         raise TenantViolation(f"distributor {tenant} may not write {type(obj).__name__}")
+
+
+def _tenant_keys(cls_or_obj) -> tuple[str, ...]:
+    """A model names one tenant column, or several (a row shared by the tenants on either side, e.g. a transfer)."""
+    key = cls_or_obj.__tenant_key__
+    return (key,) if isinstance(key, str) else tuple(key)
 
 
 def _tenant_unchanged(obj) -> bool:
     from sqlalchemy import inspect
 
-    hist = inspect(obj).attrs[obj.__tenant_key__].history
-    return not hist.deleted or all(v == getattr(obj, obj.__tenant_key__) for v in hist.deleted if v is not None)
+    state = inspect(obj)
+    for key in _tenant_keys(obj):
+        hist = state.attrs[key].history
+        if hist.deleted and any(v != getattr(obj, key) for v in hist.deleted if v is not None):
+            return False
+    return True

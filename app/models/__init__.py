@@ -1,6 +1,6 @@
 """All models of the shell; domain packages keep theirs in their own models.py."""
 
-from app.models.base import Audited, ManufacturerOnly, TenantScoped, TimestampMixin, utcnow  # noqa: F401
+from app.models.base import AppendOnly, Audited, ManufacturerOnly, TenantScoped, TimestampMixin, utcnow  # noqa: F401
 from app.models.masterdata import (  # noqa: F401
     HOSPITAL_GRADES,
     Distributor,

@@ -27,10 +27,17 @@ class TenantScoped:
     """
 
     __tenant_key__ = "distributor_id"
+    # True: rows whose tenant key is null are shared reference rows every distributor user may read (never write),
+    # e.g. the tier price lists beside each distributor's own list.
+    __tenant_shared__ = False
 
 
 class ManufacturerOnly:
     """Rows a distributor user may never read or write (terminal master data, target lists, audit, tokens)."""
+
+
+class AppendOnly:
+    """Ledger rows: inserted, never updated or deleted (guarded at flush in app.audit and by a database trigger)."""
 
 
 class Audited:

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, ForeignKey, Int
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import Audited, ManufacturerOnly, TenantScoped, TimestampMixin, utcnow
+from app.models.base import AppendOnly, Audited, ManufacturerOnly, TenantScoped, TimestampMixin, utcnow
 from app.models.masterdata import Distributor
 
 
@@ -90,7 +90,7 @@ class ApiToken(ManufacturerOnly, db.Model):
         return f"<ApiToken {self.prefix}… user={self.user_id}>"
 
 
-class AuditLog(ManufacturerOnly, db.Model):
+class AuditLog(AppendOnly, ManufacturerOnly, db.Model):
     """Append-only: who changed what, when, before → after. Never updated or deleted (see app.audit)."""
 
     __tablename__ = "audit_log"

@@ -1,0 +1,209 @@
+"""The verbs of inventory: lots, movements (the ledger), blocking, FEFO allocation, opening balances.
+
+Every movement updates the balances it touches in the same transaction, under row locks taken in a fixed order
+(location, lot), so balances always equal the sum of movements and never go below zero, even with concurrent
+writers. Services add and flush; the caller commits. Errors are :class:`InventoryError` with a message in the
+user's language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, clock
+from app.extensions import db
+from app.masterdata.resources import can_ship_to
+from app.models import Product, StockLocation, Terminal
+from app.tenancy import current_actor
+from inventory.allocation import Allocation, LotStock, fefo
+from inventory.models import Lot, LotStatus, MovementKind, StockBalance, StockMovement
+
+
+class InventoryError(ValueError):
+    """A movement, lot or allocation broke a rule; nothing was written."""
+
+
+# which sides each kind of movement has: (from kinds allowed, to kinds allowed); None = that side must be empty
+_MAN, _DIST, _QUAR = "manufacturer", "distributor", "quarantine"
+SIDES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
+    MovementKind.OPENING: (None, (_MAN, _DIST, _QUAR)),
+    MovementKind.RECEIPT: (None, (_MAN, _QUAR)),
+    MovementKind.SHIPMENT: ((_MAN,), (_DIST,)),
+    MovementKind.TRANSFER: ((_DIST,), (_DIST,)),
+    MovementKind.SELL_OUT: ((_DIST,), None),
+    MovementKind.RETURN: ((_DIST,), (_MAN, _QUAR)),
+    MovementKind.WRITE_OFF: ((_MAN, _DIST, _QUAR), None),
+}
+
+
+# -- lots ---------------------------------------------------------------------------------------------------------
+def register_lot(product: Product, lot_no: str, manufactured_on: date, expires_on: date) -> Lot:
+    """The lot ``lot_no`` of ``product``, created if new. The same number with other dates is refused."""
+    lot_no = (lot_no or "").strip()
+    if not lot_no or len(lot_no) > 40:
+        raise InventoryError(_("A lot number of 1 to 40 characters is required."))
+    if expires_on <= manufactured_on:
+        raise InventoryError(_("The expiry date %(e)s must be after the manufacture date %(m)s.",
+                               e=expires_on.isoformat(), m=manufactured_on.isoformat()))
+    lot = db.session.execute(
+        select(Lot).where(Lot.product_id == product.id, Lot.lot_no == lot_no)
+    ).scalar_one_or_none()
+    if lot is not None:
+        if (lot.manufactured_on, lot.expires_on) != (manufactured_on, expires_on):
+            raise InventoryError(_(
+                "Lot %(lot)s of %(product)s already exists with manufacture date %(m)s and expiry %(e)s.",
+                lot=lot_no, product=product.code, m=lot.manufactured_on.isoformat(), e=lot.expires_on.isoformat()))
+        return lot
+    lot = Lot(product=product, lot_no=lot_no, manufactured_on=manufactured_on, expires_on=expires_on)
+    db.session.add(lot)
+    db.session.flush()
+    return lot
+
+
+def set_lot_status(lot: Lot, status: str, reason: str) -> Lot:
+    """Quarantine, recall or release a lot. A blocked lot is skipped by every allocation from then on."""
+    if status not in {s.value for s in LotStatus}:
+        raise InventoryError(_("Unknown lot status %(s)s.", s=status))
+    if not (reason or "").strip():
+        raise InventoryError(_("A reason is required."))
+    # lock the lot so an allocation running now either sees it blocked or finishes before the block
+    db.session.execute(select(Lot.id).where(Lot.id == lot.id).with_for_update())
+    lot.status, lot.status_reason = status, reason.strip()
+    db.session.flush()
+    audit.record(db.session, f"lot_{status}", lot, note=reason.strip())
+    return lot
+
+
+# -- movements ----------------------------------------------------------------------------------------------------
+def _locked_balance(location: StockLocation, lot: Lot, create: bool) -> StockBalance | None:
+    stmt = select(StockBalance).where(StockBalance.location_id == location.id, StockBalance.lot_id == lot.id)
+    balance = db.session.execute(stmt.with_for_update()).scalar_one_or_none()
+    if balance is not None or not create:
+        return balance
+    try:
+        with db.session.begin_nested():
+            balance = StockBalance(location_id=location.id, lot_id=lot.id, distributor_id=location.distributor_id,
+                                   quantity=0)
+            db.session.add(balance)
+    except IntegrityError:  # another transaction created it first
+        balance = db.session.execute(stmt.with_for_update()).scalar_one()
+    return balance
+
+
+def post_movement(kind: str, lot: Lot, quantity: int, *, from_location: StockLocation | None = None,
+                  to_location: StockLocation | None = None, on_date: date | None = None,
+                  terminal: Terminal | None = None, reference: str | None = None, note: str | None = None,
+                  ) -> StockMovement:
+    """Append one movement and update the balances it touches (locked). Raises InventoryError, writing nothing."""
+    if kind not in {k.value for k in MovementKind}:
+        raise InventoryError(_("Unknown movement kind %(k)s.", k=kind))
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise InventoryError(_("The quantity must be a positive whole number of base units."))
+    on_date = on_date or clock.today()
+    _check_sides(kind, from_location, to_location)
+    if kind == MovementKind.SHIPMENT:
+        if lot.blocked:
+            raise InventoryError(_("Lot %(lot)s is %(status)s and cannot be shipped.", lot=lot.lot_no,
+                                   status=_status_label(lot.status)))
+        if lot.expires_on < on_date:
+            raise InventoryError(_("Lot %(lot)s expired on %(d)s and cannot be shipped.", lot=lot.lot_no,
+                                   d=lot.expires_on.isoformat()))
+        if not can_ship_to(to_location.distributor):
+            raise InventoryError(_(
+                "%(name)s may not be shipped to (licence or GSP certificate expired, or not active).",
+                name=to_location.distributor.name))
+    if kind == MovementKind.SELL_OUT and terminal is None and not reference:
+        raise InventoryError(_("A sell-out names the terminal or the source record."))
+    # lock in a fixed order so two movements between the same places cannot deadlock
+    sides = sorted([loc for loc in (from_location, to_location) if loc is not None], key=lambda loc: loc.id)
+    balances = {loc.id: _locked_balance(loc, lot, create=loc is to_location) for loc in sides}
+    if from_location is not None:
+        available = balances[from_location.id].quantity if balances[from_location.id] else 0
+        if available < quantity:
+            raise InventoryError(_(
+                "Only %(have)d of lot %(lot)s at %(loc)s; %(want)d cannot be taken (stock never goes below zero).",
+                have=available, lot=lot.lot_no, loc=from_location.code, want=quantity))
+        balances[from_location.id].quantity -= quantity
+    if to_location is not None:
+        balances[to_location.id].quantity += quantity
+    movement = StockMovement(
+        business_date=on_date, kind=kind, lot_id=lot.id, quantity=quantity,
+        from_location_id=from_location.id if from_location else None,
+        to_location_id=to_location.id if to_location else None,
+        from_distributor_id=from_location.distributor_id if from_location else None,
+        to_distributor_id=to_location.distributor_id if to_location else None,
+        terminal_id=terminal.id if terminal else None, reference=reference, note=note,
+        actor=current_actor().label,
+    )
+    db.session.add(movement)
+    db.session.flush()
+    return movement
+
+
+def _status_label(status: str) -> str:
+    return {"quarantined": _("quarantined"), "recalled": _("recalled")}.get(status, status)
+
+
+def _check_sides(kind: str, from_location, to_location) -> None:
+    if kind == MovementKind.ADJUSTMENT:
+        if (from_location is None) == (to_location is None):
+            raise InventoryError(_("An adjustment either adds stock to a location or takes it from one."))
+        return
+    from_kinds, to_kinds = SIDES[MovementKind(kind)]
+    for side, loc, allowed in (("from", from_location, from_kinds), ("to", to_location, to_kinds)):
+        if allowed is None and loc is not None:
+            raise InventoryError(_("A %(kind)s movement has no %(side)s location.", kind=kind, side=side))
+        if allowed is not None and loc is None:
+            raise InventoryError(_("A %(kind)s movement needs a %(side)s location.", kind=kind, side=side))
+        if loc is not None and loc.kind not in allowed:
+            raise InventoryError(_("Location %(loc)s (%(lk)s) cannot be the %(side)s side of a %(kind)s movement.",
+                                   loc=loc.code, lk=loc.kind, side=side, kind=kind))
+        if loc is not None and not loc.active:
+            raise InventoryError(_("Location %(loc)s is not active.", loc=loc.code))
+    if from_location is not None and to_location is not None and from_location.id == to_location.id:
+        raise InventoryError(_("The two sides of a movement must be different locations."))
+
+
+# -- allocation ---------------------------------------------------------------------------------------------------
+def allocate(product: Product, quantity: int, from_location: StockLocation, destination_tier: int,
+             on_date: date | None = None) -> Allocation:
+    """FEFO allocation of ``quantity`` base units of ``product`` at ``from_location`` for a shipment to a
+    distributor of ``destination_tier`` on ``on_date``.
+
+    The balance rows are locked (FOR UPDATE) until the transaction ends, so a caller that allocates and then posts
+    the shipment movements in one transaction can never ship the same units as a concurrent caller.
+    """
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise InventoryError(_("The quantity must be a positive whole number of base units."))
+    on_date = on_date or clock.today()
+    rows = db.session.execute(
+        select(StockBalance, Lot)
+        .join(Lot, StockBalance.lot_id == Lot.id)
+        .where(StockBalance.location_id == from_location.id, Lot.product_id == product.id, StockBalance.quantity > 0)
+        .order_by(Lot.expires_on, Lot.lot_no, Lot.id)
+        .with_for_update(of=StockBalance)
+    ).all()
+    stock = [LotStock(lot.id, lot.lot_no, lot.expires_on, lot.status, bal.quantity) for bal, lot in rows]
+    return fefo(stock, quantity, on_date, product.min_shelf_days_for_tier(destination_tier))
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+def ledger_sum(location_id: int, lot_id: int) -> int:
+    """On hand recomputed from the ledger (what the balance must always equal)."""
+    inflow = db.session.execute(select(func.coalesce(func.sum(StockMovement.quantity), 0)).where(
+        StockMovement.to_location_id == location_id, StockMovement.lot_id == lot_id)).scalar_one()
+    outflow = db.session.execute(select(func.coalesce(func.sum(StockMovement.quantity), 0)).where(
+        StockMovement.from_location_id == location_id, StockMovement.lot_id == lot_id)).scalar_one()
+    return int(inflow) - int(outflow)
+
+
+@dataclass
+class OpeningResult:
+    rows: int
+    lots_created: int
+    quantity: int
