@@ -16,7 +16,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 install: $(BIN)/.installed translations
 
 translations: $(BIN)/.installed
-	$(BIN)/pybabel -q compile --use-fuzzy -d app/translations
+	$(BIN)/pybabel -q compile -d app/translations
 
 # Debian's Chromium and a Chinese font for the browser tests (Playwright drives it; it never downloads a browser).
 chromium:

@@ -21,7 +21,7 @@ mkdir -p app/translations
     --sort-by-file --no-wrap --project "Channel DRP" --copyright-holder "Channel DRP" -o "$POT" .
 
 if [[ -f "$PO" ]]; then
-    "$PYBABEL" update -i "$POT" -d app/translations -l zh --no-wrap --ignore-obsolete
+    "$PYBABEL" update -i "$POT" -d app/translations -l zh --no-wrap --ignore-obsolete --no-fuzzy-matching
 else
     "$PYBABEL" init -i "$POT" -d app/translations -l zh --no-wrap
 fi
@@ -41,4 +41,4 @@ for m in todo:
     print(f"  {'fuzzy' if m.fuzzy else 'new  '}  {m.id if isinstance(m.id, str) else m.id[0]!r}")
 PY
 
-"$PYBABEL" -q compile --use-fuzzy -d app/translations
+"$PYBABEL" -q compile -d app/translations
