@@ -1,1 +1,57 @@
-"""Celery tasks of `distribution` (none yet)."""
+"""Celery tasks of `distribution`: thin wrappers that open a unit of work, call a service, commit.
+
+Scheduled daily by the beat schedule in app.config (``agreement-expiry``, ``agreement-gaps-scan``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def _unit_of_work(job):
+    """Run ``job`` and commit; roll back on any error. A unique-key clash with a concurrent run of the same job
+    (notifications' dedupe_key) is retried once: the second pass finds the other run's rows and adds only what is
+    still missing."""
+    try:
+        for attempt in (1, 2):
+            try:
+                result = job()
+                db.session.commit()
+                return result
+            except IntegrityError:
+                db.session.rollback()
+                if attempt == 2:
+                    raise
+    except Exception:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.remove()
+
+
+@shared_task(name="distribution.tasks.run_agreement_expiry")
+def run_agreement_expiry() -> dict:
+    """Expire agreements whose end date has passed, then remind of those ending within 60 / 30 / 7 days."""
+    from distribution.agreement_jobs import expire_due_agreements, notify_agreement_expiry
+
+    def job():
+        return {"expired": len(expire_due_agreements()), "reminders": notify_agreement_expiry()}
+
+    result = _unit_of_work(job)
+    log.info("agreement expiry: %s", result)
+    return result
+
+
+@shared_task(name="distribution.tasks.scan_agreement_gaps")
+def scan_agreement_gaps() -> int:
+    """Notify channel managers of distributors without a valid agreement or licence (when that list changes)."""
+    from distribution.agreement_jobs import notify_agreement_gaps
+
+    return _unit_of_work(notify_agreement_gaps)
