@@ -1,4 +1,5 @@
-"""The `inventory` domain package (see ../shared/DESIGN.md §2). Filled in by later issues."""
+"""The `inventory` domain package (see ../shared/DESIGN.md §2): lots, the stock ledger, FEFO allocation, channel
+stock, near expiry and recall trace."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ bp = Blueprint("inventory", __name__, url_prefix="/inventory", template_folder="
 
 
 def init_app(app, api) -> None:
-    """Register this package's pages, API and tasks with the app."""
-    from inventory import models, tasks  # noqa: F401
+    """Register this package's pages, API, tasks and CLI commands with the app."""
+    from app.cli import drp_cli
+    from inventory import api as inventory_api
+    from inventory import cli, models, tasks, views  # noqa: F401
 
     app.register_blueprint(bp)
+    api.register_blueprint(inventory_api.blp)
+    for command in cli.COMMANDS:
+        drp_cli.add_command(command)

@@ -178,18 +178,45 @@ def allocate(product: Product, quantity: int, from_location: StockLocation, dest
     The balance rows are locked (FOR UPDATE) until the transaction ends, so a caller that allocates and then posts
     the shipment movements in one transaction can never ship the same units as a concurrent caller.
     """
-    if not isinstance(quantity, int) or quantity <= 0:
-        raise InventoryError(_("The quantity must be a positive whole number of base units."))
+    return allocate_lines([(product, quantity)], from_location, destination_tier, on_date)[0]
+
+
+def allocate_lines(lines: list[tuple[Product, int]], from_location: StockLocation, destination_tier: int,
+                   on_date: date | None = None) -> list[Allocation]:
+    """FEFO allocation of each ``(product, quantity)`` line of an order, in line order, from ``from_location``.
+
+    The stock of every product of the order is read and locked in one query (FOR UPDATE, in balance-id order, so
+    two concurrent orders cannot deadlock); each line is then allocated by :func:`~inventory.allocation.fefo` from
+    what the earlier lines left. Raises InventoryError on a quantity that is not a positive whole number.
+    """
+    for _product, quantity in lines:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+            raise InventoryError(_("The quantity must be a positive whole number of base units."))
+    if not lines:
+        return []
     on_date = on_date or clock.today()
     rows = db.session.execute(
-        select(StockBalance, Lot)
+        select(StockBalance.quantity, Lot.id, Lot.lot_no, Lot.expires_on, Lot.status, Lot.product_id)
         .join(Lot, StockBalance.lot_id == Lot.id)
-        .where(StockBalance.location_id == from_location.id, Lot.product_id == product.id, StockBalance.quantity > 0)
-        .order_by(Lot.expires_on, Lot.lot_no, Lot.id)
+        .where(StockBalance.location_id == from_location.id, Lot.product_id.in_({p.id for p, _q in lines}),
+               StockBalance.quantity > 0)
+        .order_by(StockBalance.id)
         .with_for_update(of=StockBalance)
     ).all()
-    stock = [LotStock(lot.id, lot.lot_no, lot.expires_on, lot.status, bal.quantity) for bal, lot in rows]
-    return fefo(stock, quantity, on_date, product.min_shelf_days_for_tier(destination_tier))
+    available: dict[int, int] = {}
+    lots_of: dict[int, list] = {}
+    for qty, lot_id, lot_no, expires_on, status, product_id in rows:
+        available[lot_id] = qty
+        lots_of.setdefault(product_id, []).append((lot_id, lot_no, expires_on, status))
+    result = []
+    for product, quantity in lines:
+        stock = [LotStock(lot_id, lot_no, exp, status, available[lot_id])
+                 for lot_id, lot_no, exp, status in lots_of.get(product.id, [])]
+        allocation = fefo(stock, quantity, on_date, product.min_shelf_days_for_tier(destination_tier))
+        for pick in allocation.picks:
+            available[pick.lot_id] -= pick.quantity
+        result.append(allocation)
+    return result
 
 
 # -- reading ------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def committed_app(tmp_path_factory):
         from app.masterdata.resources import distributors, product_lines, products
         from app.models import StockLocation
 
-        upgrade(revision="heads")
+        upgrade()
         import_regions(REGIONS_DIR)
         md.save_record(product_lines, {"code": "CC", "name": "并发"})
         md.save_record(products, {"code": "CC-P", "generic_name": "并发药", "specification": "1", "dosage_form": "片剂",
