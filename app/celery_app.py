@@ -8,13 +8,17 @@ from pathlib import Path
 from celery import Celery, Task, signals
 from celery import current_app as current_celery
 from celery.utils.log import get_multiprocessing_logger
-from flask import Flask
+from flask import Flask, has_app_context
+from flask import current_app as current_flask_app
 
 
 def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
-            with app.app_context():
+            # In a worker there is no app context and the task runs in this app's. Called eagerly from inside an
+            # app (tests, a task calling a task), it gets a fresh context of THAT app: its own session, same database.
+            flask_app = current_flask_app._get_current_object() if has_app_context() else app
+            with flask_app.app_context():
                 return self.run(*args, **kwargs)
 
     for d in app.config.get("DIRS_TO_CREATE", []):

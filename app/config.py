@@ -60,6 +60,13 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
         "API_PAGE_SIZE_MAX": 500,
+        # inventory: days of inventory = on hand ÷ average daily sell-out over this many days, with the flags
+        # (per-distributor overrides: {"distributor code": {"under": 10, "over": 60}}); near-expiry alert windows
+        "DOI_WINDOW_DAYS": int(env.get("DOI_WINDOW_DAYS", "90")),
+        "DOI_UNDER_DAYS": int(env.get("DOI_UNDER_DAYS", "15")),
+        "DOI_OVER_DAYS": int(env.get("DOI_OVER_DAYS", "90")),
+        "DOI_TARGET_OVERRIDES": {},
+        "NEAR_EXPIRY_WINDOWS": tuple(int(x) for x in env.get("NEAR_EXPIRY_WINDOWS", "180,90,30").split(",")),
         # Celery: Redis when configured, otherwise a broker in the instance folder so a worker and beat
         # still run with no server installed.
         "CELERY": {
@@ -88,6 +95,18 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                 "licence-expiry-scan": {
                     "task": "app.tasks.scan_licence_expiry",
                     "schedule": crontab(hour=6, minute=0),
+                },
+                "agreement-expiry": {  # expire ended agreements, remind of those ending within 60/30/7 days
+                    "task": "distribution.tasks.run_agreement_expiry",
+                    "schedule": crontab(hour=0, minute=15),
+                },
+                "agreement-gaps-scan": {  # distributors without a valid agreement or licence
+                    "task": "distribution.tasks.scan_agreement_gaps",
+                    "schedule": crontab(hour=6, minute=10),
+                },
+                "near-expiry-scan": {  # one alert per lot per window (180 / 90 / 30 days, expired)
+                    "task": "inventory.tasks.scan_near_expiry",
+                    "schedule": crontab(hour=6, minute=5),
                 },
                 "heartbeat": {
                     "task": "app.tasks.heartbeat",

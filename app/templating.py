@@ -20,10 +20,17 @@ NAV = [
      ("admin", "channel_manager", "finance", "viewer")),
     ("masterdata.list_records", {"name": "target_lists"}, _l("Target terminals"),
      ("admin", "channel_manager", "viewer")),
+    ("distribution.agreements", {}, _l("Agreements"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("masterdata.list_records", {"name": "locations"}, _l("Stock locations"),
      ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("inventory.stock_list", {}, _l("Stock"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("inventory.channel_matrix", {}, _l("Channel stock"),
+     ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("inventory.near_expiry", {}, _l("Near expiry"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("inventory.trace_search", {}, _l("Recall trace"), ("admin", "channel_manager", "finance", "viewer")),
     ("masterdata.list_records", {"name": "regions"}, _l("Regions"), ("admin", "channel_manager", "viewer")),
     ("masterdata.list_records", {"name": "product_lines"}, _l("Product lines"), ("admin", "channel_manager")),
+    ("distribution.prices_home", {}, _l("Prices"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("auth.users", {}, _l("Users"), ("admin",)),
 ]
 

@@ -17,8 +17,13 @@ from sqlalchemy import func, select
 from app.masterdata import services
 from app.masterdata.resources import RESOURCES, target_list_entries, target_lists
 from app.models import ApiToken, AuditLog, Distributor, StockLocation, TargetList, Terminal, User
+from distribution.models.agreements import Agreement, AgreementEvent, AgreementProductLine, AgreementTerminal
+from distribution.models.pricing import PriceFloor, PriceItem, PriceList
+from inventory.models import Lot, StockBalance, StockMovement
 
-MARKERS = ("ISO-B", "乙方秘密医药", "T-SECRET", "秘密终端", "userb-secret", "SECRET-TL", "WH-ISO-B", "13912345678")
+MARKERS = ("ISO-B", "乙方秘密医药", "T-SECRET", "秘密终端", "userb-secret", "SECRET-TL", "WH-ISO-B", "13912345678",
+           "SECRET-PRICE", "66.6666", "SECRET-AGREEMENT")
+MARKERS = MARKERS + ("LOT-SECRET-B",)  # inventory: a lot only B holds
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout", "api-docs.openapi_json"}
 
 
@@ -38,8 +43,67 @@ def world(db_session, make_distributor, make_terminal, make_user, make_product_l
     token_b, _ = create_token(user_b, "b-erp")
     db_session.flush()
     loc_b = db_session.execute(select(StockLocation).where(StockLocation.distributor_id == b.id)).scalar_one()
+    prices = _price_world(db_session, pl)
+    agreements = _agreement_world(make_user)
     return {"a": a, "b": b, "terminal": terminal, "tl": tl, "pl": pl, "user_a": user_a, "user_b": user_b,
-            "token_b": token_b, "loc_b": loc_b}
+            "token_b": token_b, "loc_b": loc_b,
+            **_stock_world(db_session, pl, loc_b, terminal), **prices, **agreements}
+
+
+def _agreement_world(make_user):
+    """B's active annual agreement: its line, territory and the secret terminal, with a marker in its note."""
+    from distribution import agreements
+    from distribution.agreement_schemas import AgreementInSchema
+
+    drafter, approver = make_user("channel_manager"), make_user("channel_manager")
+    data = AgreementInSchema().load({
+        "distributor_code": "ISO-B", "start_date": "2026-01-01", "end_date": "2026-12-31", "payment_terms_days": 45,
+        "proposed_credit_limit": "777777.00", "product_line_codes": ["PLX"], "region_codes": ["330000"],
+        "terminal_codes": ["T-SECRET"], "note": "SECRET-AGREEMENT 乙方秘密协议",
+        "targets": [{"quarter": "2026Q3", "product_line_code": "PLX", "amount": "1000.00", "quantity": 10}],
+        "rebate_tiers": [{"threshold_pct": "90", "rate_pct": "1"}]})
+    agreement_b = agreements.create_draft(data, drafter)
+    agreements.submit_agreement(agreement_b, drafter)
+    agreements.approve_agreement(agreement_b, approver)
+    return {"agreement_b": agreement_b}
+
+
+def _price_world(db_session, pl):
+    """A product both distributors buy: a shared tier-1 price, and B's own (secret) distributor-specific price."""
+    from datetime import date
+    from decimal import Decimal
+
+    from app.models import Product
+    from distribution import price_lists
+
+    product = Product(code="ISO-PX", generic_name="隔离测试药", specification="1", dosage_form="片剂", base_unit="盒",
+                      pack_size=10, shelf_life_months=24, product_line=pl)
+    db_session.add(product)
+    tier1 = price_lists.save_price_list({"code": "ISO-T1", "name": "一级供货价", "kind": "tier1_supply"})
+    list_b = price_lists.save_price_list({"code": "SECRET-PRICE", "name": "乙方专供价", "kind": "distributor_specific",
+                                          "distributor_code": "ISO-B"})
+    price_lists.add_item(tier1, product, 1, "base", Decimal("12.0000"), date(2026, 1, 1))
+    item_b = price_lists.add_item(list_b, product, 1, "base", Decimal("66.6666"), date(2026, 1, 1))
+    return {"price_list_b": list_b, "price_item_b": item_b}
+
+
+def _stock_world(db_session, pl, loc_b, terminal):
+    """A lot (near expiry) shipped from our warehouse to B's and partly sold out to the secret terminal."""
+    from datetime import date
+
+    from app.models import Product
+    from inventory import services as inventory
+
+    product = Product(code="ISO-INV", generic_name="隔离库存药", specification="1", dosage_form="片剂", base_unit="盒",
+                      pack_size=10, shelf_life_months=24, product_line=pl)
+    wh = StockLocation(code="ISO-MAN-WH", name="总仓", kind="manufacturer")
+    db_session.add_all([product, wh])
+    db_session.flush()
+    lot_b = inventory.register_lot(product, "LOT-SECRET-B", date(2025, 1, 1), date(2026, 10, 1))
+    inventory.post_movement("receipt", lot_b, 100, to_location=wh)
+    inventory.post_movement("shipment", lot_b, 40, from_location=wh, to_location=loc_b)
+    inventory.post_movement("sell_out", lot_b, 5, from_location=loc_b, terminal=terminal)
+    return {"lot_b": lot_b}
 
 
 def _ids_for(world) -> dict[str, list[int]]:
@@ -81,6 +145,14 @@ def _urls(app, world):
                 values["code"] = "en"
             if "token" in args:
                 values["token"] = f"{world['user_b'].id}-abc"
+            if "price_list_id" in args:
+                values["price_list_id"] = world["price_list_b"].id
+            if "item_id" in args:
+                values["item_id"] = world["price_item_b"].id
+            if "agreement_id" in args:
+                values["agreement_id"] = world["agreement_b"].id
+            if "lot_id" in args:
+                values["lot_id"] = world["lot_b"].id
             yield rule, values
 
 
@@ -99,6 +171,10 @@ def _text(response) -> str:
 
         wb = load_workbook(io.BytesIO(response.data), read_only=True)
         return " ".join(str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row)
+    if response.mimetype == "application/pdf":
+        from tests.integration.inventory.test_trace import pdf_text
+
+        return pdf_text(response.data)
     return response.get_data(as_text=True)
 
 
@@ -110,7 +186,22 @@ def _snapshot(db_session, world) -> dict:
         "b": services.serialise(RESOURCES["distributors"], b),
         "counts": {m.__name__: db_session.execute(select(func.count()).select_from(m)
                                                   .execution_options(skip_tenant_scope=True)).scalar_one()
-                   for m in (Distributor, StockLocation, Terminal, TargetList, User, ApiToken)},
+                   for m in (Distributor, StockLocation, Terminal, TargetList, User, ApiToken, PriceList, PriceItem,
+                             PriceFloor)},
+        "price_b": db_session.execute(select(PriceList.name, PriceList.active, PriceItem.unit_price,
+                                             PriceItem.effective_to)
+                                      .join(PriceItem, PriceItem.price_list_id == PriceList.id)
+                                      .where(PriceList.code == "SECRET-PRICE")
+                                      .execution_options(skip_tenant_scope=True)).one(),
+        "agreement_b": db_session.execute(select(Agreement.status, Agreement.note, Agreement.payment_terms_days)
+                                          .where(Agreement.id == world["agreement_b"].id)
+                                          .execution_options(skip_tenant_scope=True)).one(),
+        "agreement_counts": [db_session.execute(select(func.count()).select_from(m)
+                                                .execution_options(skip_tenant_scope=True)).scalar_one()
+                             for m in (Agreement, AgreementEvent, AgreementProductLine, AgreementTerminal)],
+        "stock": ([db_session.execute(select(func.count()).select_from(m)).scalar_one()
+                   for m in (Lot, StockMovement, StockBalance)],
+                  db_session.execute(select(Lot.status).where(Lot.lot_no == "LOT-SECRET-B")).scalar_one()),
         "user_b": db_session.execute(select(User.role, User.active, User.password_hash)
                                      .where(User.username == "userb-secret")).one(),
         "token_b_revoked": db_session.execute(select(ApiToken.revoked_at).where(ApiToken.name == "b-erp")).scalar(),
@@ -154,7 +245,8 @@ def test_admin_crawl_finds_the_markers(app, db_session, login, world):
     """Control: the same crawl reaches the records, so an empty leak list above means something."""
     client = login("admin")
     found = {mk for _, _, status, body in _crawl(app, client, world) for mk in MARKERS if mk in body}
-    assert {"ISO-B", "T-SECRET", "SECRET-TL", "WH-ISO-B"} <= found
+    assert {"ISO-B", "T-SECRET", "SECRET-TL", "WH-ISO-B", "SECRET-PRICE", "66.6666", "SECRET-AGREEMENT"} <= found
+    assert "LOT-SECRET-B" in found
 
 
 def test_distributor_cannot_change_others_anywhere(app, db_session, login, world):

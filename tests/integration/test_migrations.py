@@ -74,3 +74,15 @@ def test_every_migration_is_committed():
     tracked = subprocess.run(["git", "ls-files", "migrations/versions"], cwd=ROOT, capture_output=True, text=True)
     if tracked.returncode == 0 and tracked.stdout.strip():
         assert sorted(Path(p).name for p in tracked.stdout.split()) == versions
+
+
+def test_one_head(app):
+    """Parallel branches must be merged: `flask db upgrade` refuses several heads."""
+    from alembic.script import ScriptDirectory
+    from flask_migrate import Migrate
+
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config() if hasattr(app.extensions["migrate"], "migrate") \
+            else Migrate().get_config(directory=str(ROOT / "migrations"))
+        heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1, heads
