@@ -66,19 +66,40 @@ def _mapped_subclasses(mixin) -> list[type]:
     return [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, mixin)]
 
 
+_FACTORIES: dict[tuple[tuple[str, ...], bool], object] = {}
+
+
+def _criteria_factory(keys: tuple[str, ...], shared: bool):
+    """A function ``tenant -> lambda cls: <tenant clause on cls>``, compiled once per key set.
+
+    Loader criteria must be lambdas to be applied to aliases of an entity (``aliased(Distributor)`` in a join);
+    the column names are written into the lambda's code, and the tenant id is its only closure variable, which
+    SQLAlchemy turns into a bound parameter (so the statement cache is shared by all tenants).
+    """
+    key = (keys, shared)
+    if key not in _FACTORIES:
+        clauses = [f"cls.{k} == tenant" for k in keys] + ([f"cls.{k}.is_(None)" for k in keys] if shared else [])
+        body = clauses[0] if len(clauses) == 1 else f"or_({', '.join(clauses)})"
+        namespace: dict = {"or_": or_}
+        exec(f"def make(tenant):\n    return lambda cls: {body}\n", namespace)  # noqa: S102 - names are ours
+        _FACTORIES[key] = namespace["make"]
+    return _FACTORIES[key]
+
+
 def _criteria(tenant: int) -> list:
-    """One loader criteria per scoped model (a lambda over the mixin cannot name each model's tenant column)."""
+    """One loader criteria per scoped model: the tenant's rows of TenantScoped models, nothing of ManufacturerOnly."""
     options = []
     for cls in _mapped_subclasses(TenantScoped):
         if not issubclass(cls, ManufacturerOnly):
-            keys = [getattr(cls, k) for k in _tenant_keys(cls)]
-            where = or_(*[k == tenant for k in keys])
-            if cls.__tenant_shared__:
-                where = or_(where, *[k.is_(None) for k in keys])
-            options.append(with_loader_criteria(cls, where, include_aliases=True))
+            make = _criteria_factory(_tenant_keys(cls), bool(cls.__tenant_shared__))
+            options.append(with_loader_criteria(cls, make(tenant), include_aliases=True))
     for cls in _mapped_subclasses(ManufacturerOnly):
-        options.append(with_loader_criteria(cls, false(), include_aliases=True))
+        options.append(with_loader_criteria(cls, _nothing, include_aliases=True))
     return options
+
+
+def _nothing(cls):
+    return false()
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -107,3 +107,25 @@ def test_distributor_user_sees_own_users_only(db_session, two_distributors, make
     make_user("admin", username="boss")
     with as_dist(a):
         assert db_session.execute(select(User.username)).scalars().all() == ["ua"]
+
+
+def test_aliased_joins_are_scoped_too(db_session, make_distributor):
+    """An alias of a scoped model in a join gets the tenant criteria as well (a self-join must not leak a parent)."""
+    from sqlalchemy.orm import aliased
+
+    a = make_distributor(code="AL-A")
+    b = make_distributor(code="AL-B", tier=2, parent_code="AL-A")
+    db_session.expunge_all()
+    parent = aliased(Distributor)
+    with as_dist(b):
+        rows = db_session.execute(select(Distributor.code, parent.code)
+                                  .outerjoin(parent, Distributor.parent_id == parent.id)).all()
+    assert rows == [("AL-B", None)]
+    loc = aliased(StockLocation)
+    with as_dist(a):
+        rows = db_session.execute(select(loc.code).join(Distributor, loc.distributor_id == Distributor.id)).all()
+    assert rows == [("WH-AL-A",)]
+    with as_dist(b):  # and the statement cache does not hand one tenant's criteria to another
+        assert db_session.execute(select(Distributor.code)).scalars().all() == ["AL-B"]
+    with as_dist(a):
+        assert db_session.execute(select(Distributor.code)).scalars().all() == ["AL-A"]
