@@ -10,7 +10,10 @@ bp = Blueprint("distribution", __name__, url_prefix="/distribution", template_fo
 def init_app(app, api) -> None:
     """Register this package's pages, API and tasks with the app."""
     from distribution import agreement_api, agreement_views, models, pricing_api, pricing_views, tasks  # noqa: F401
+    from distribution.price_lists import lot_supply_values
+    from inventory.expiry import set_unit_value_source
 
+    set_unit_value_source(lot_supply_values)  # near-expiry stock is valued at the tier-1 supply price
     app.register_blueprint(bp)
     api.register_blueprint(agreement_api.blp, name="api_agreement")
     api.register_blueprint(pricing_api.blp, name="api_pricing")

@@ -815,3 +815,27 @@ def my_prices(distributor: Distributor, on_date: date) -> list[MyPrice]:
         if rows:
             out.append(MyPrice(product, rows))
     return out
+
+
+def lot_supply_values(lot_ids: list[int]) -> dict[int, Decimal]:
+    """Unit value of stock by lot for the near-expiry dashboard: the tier-1 supply price in force today at its
+    lowest break, for each lot's product (lots whose product has no such price are left out: value unknown).
+    Plugged into :func:`inventory.expiry.set_unit_value_source` by ``distribution.init_app``."""
+    from sqlalchemy import or_
+
+    from inventory.models import Lot
+
+    today = clock.today()
+    rows = db.session.execute(
+        select(Lot.id, PriceItem.unit_price)
+        .join(PriceItem, PriceItem.product_id == Lot.product_id)
+        .join(PriceList, PriceList.id == PriceItem.price_list_id)
+        .where(Lot.id.in_(lot_ids), PriceList.kind == PriceListKind.TIER1_SUPPLY.value, PriceList.active,
+               PriceItem.effective_from <= today,
+               or_(PriceItem.effective_to.is_(None), PriceItem.effective_to >= today))
+        .order_by(Lot.id, PriceItem.min_quantity)
+    ).all()
+    values: dict[int, Decimal] = {}
+    for lot_id, price in rows:
+        values.setdefault(lot_id, price)
+    return values
