@@ -40,6 +40,10 @@ class Seed:
     viewer: str = "e2e_viewer"
     language_user: str = "e2e_lang"  # a viewer whose language choice no other test sees
     distributor_user: str = "e2e_dist_a"
+    manager_b: str = "e2e_manager_b"  # a second channel manager: the four-eyes approver
+    warehouse: str = "E2E-WH"  # the manufacturer's warehouse
+    lots: tuple[str, ...] = ("E2E-L1", "E2E-L2", "E2E-L3", "E2E-L9")  # L9 sits in the warehouse, for blocking
+    tier1_list: str = "E2E-T1"
     ids: dict[str, int] = field(default_factory=dict)
 
 
@@ -79,7 +83,112 @@ def _seed(seed: Seed) -> None:
     create_user(seed.viewer, PASSWORD, "viewer", "查看者")
     create_user(seed.language_user, PASSWORD, "viewer", "语言测试")
     create_user(seed.distributor_user, PASSWORD, "distributor", "甲公司业务员", distributor_code=seed.dist_a)
+    create_user(seed.manager_b, PASSWORD, "channel_manager", "渠道经理赵六")
     db.session.commit()
+    _seed_agreements(seed)
+    _seed_prices(seed)
+    _seed_stock(seed)
+    db.session.commit()
+
+
+def _seed_agreements(seed: Seed) -> None:
+    """An active agreement of A (drafted and submitted by the manager, approved by manager B); a submitted one of B."""
+    from app.auth.services import find_user
+    from distribution.agreement_schemas import AgreementInSchema
+    from distribution.agreements import approve_agreement, create_draft, submit_agreement
+
+    manager, manager_b = find_user(seed.manager), find_user(seed.manager_b)
+    a = create_draft(AgreementInSchema().load({
+        "distributor_code": seed.dist_a, "start_date": "2026-01-01", "end_date": "2026-12-31",
+        "payment_terms_days": 60, "proposed_credit_limit": "500000", "deposit": "50000",
+        "product_codes": list(seed.products[:2]), "region_codes": ["330100"],
+        "targets": [{"quarter": "2026Q3", "product_code": seed.products[0], "amount": "120000", "quantity": 9600}],
+        "rebate_tiers": [{"threshold_pct": "90", "rate_pct": "1"}, {"threshold_pct": "100", "rate_pct": "2"}]}),
+        manager)
+    submit_agreement(a, manager)
+    approve_agreement(a, manager_b)
+    b = create_draft(AgreementInSchema().load({
+        "distributor_code": seed.dist_b, "start_date": "2026-01-01", "end_date": "2026-12-31",
+        "payment_terms_days": 90, "proposed_credit_limit": "300000", "product_codes": [seed.products[1]],
+        "region_codes": ["320100"], "note": "江苏乙 2026 年度协议"}), manager)
+    submit_agreement(b, manager)
+    seed.ids.update({"agreement_a": a.id, "agreement_b": b.id})
+
+
+def _seed_prices(seed: Seed) -> None:
+    """The tier-1 list prices P001 (12.50, from 100 boxes 11.80; 13.00 from 2026-07-01); A's own list prices P002,
+    B's own list P001 and P003 (none of which A may see)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Product
+    from distribution import price_lists as svc
+
+    p1, p2, p3 = (db.session.execute(select(Product).where(Product.code == c)).scalar_one() for c in seed.products)
+    start = date(2026, 1, 1)
+    tier1 = svc.save_price_list({"code": seed.tier1_list, "name": "一级供货价2026", "kind": "tier1_supply"})
+    one = svc.add_item(tier1, p1, 1, "base", Decimal("12.50"), start)
+    hundred = svc.add_item(tier1, p1, 100, "base", Decimal("11.80"), start)
+    svc.add_item(tier1, p2, 1, "base", Decimal("25.00"), start)
+    one_v2 = svc.change_item(one, Decimal("13.00"), date(2026, 7, 1))
+    own_a = svc.save_price_list({"code": "E2E-SP-DA", "name": "浙江甲专供价", "kind": "distributor_specific",
+                                 "distributor_code": seed.dist_a})
+    svc.add_item(own_a, p2, 1, "base", Decimal("23.40"), start)
+    own_b = svc.save_price_list({"code": "E2E-SP-DB", "name": "江苏乙专供价", "kind": "distributor_specific",
+                                 "distributor_code": seed.dist_b})
+    svc.add_item(own_b, p1, 1, "base", Decimal("10.90"), start)
+    svc.add_item(own_b, p3, 1, "base", Decimal("31.70"), start)
+    seed.ids.update({"price_item_1": one.id, "price_item_100": hundred.id, "price_item_1_v2": one_v2.id})
+
+
+def _seed_stock(seed: Seed) -> None:
+    """Lots and movements (business date 2026-06-15; L1 expires in 47 days, L3 in 20):
+
+        lot  product  expiry      E2E-WH  WH-E2E-DA  WH-E2E-DB  WH-E2E-DA2
+        L1   P001     2026-08-01     400        210         20          40   (sold out: A 90, B 180, A2 60)
+        L2   P001     2027-06-01     200        300          -           -
+        L3   P002     2026-07-05     150          -        150           -
+        L9   P003     2027-12-31     100          -          -           -
+    """
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Product, Region, StockLocation, Terminal
+    from inventory import services
+
+    def one(model, code):
+        return db.session.execute(select(model).where(model.code == code)).scalar_one()
+
+    wh = StockLocation(code=seed.warehouse, name="杭州总仓", kind="manufacturer", region=one(Region, "330100"))
+    db.session.add(wh)
+    da, db_, da2 = (db.session.execute(select(StockLocation).where(StockLocation.distributor_id == seed.ids[k]))
+                    .scalar_one() for k in ("dist_a", "dist_b", "dist_a2"))
+    t1, t2 = (one(Terminal, c) for c in seed.terminals)
+    p1, p2, p3 = (one(Product, c) for c in seed.products)
+    lots = {no: services.register_lot(p, no, made, expires) for no, p, made, expires in (
+        ("E2E-L1", p1, date(2024, 8, 1), date(2026, 8, 1)), ("E2E-L2", p1, date(2025, 6, 1), date(2027, 6, 1)),
+        ("E2E-L3", p2, date(2024, 7, 5), date(2026, 7, 5)), ("E2E-L9", p3, date(2025, 12, 31), date(2027, 12, 31)))}
+
+    def move(kind, lot, qty, day, src=None, dst=None, terminal=None):
+        services.post_movement(kind, lots[lot], qty, from_location=src, to_location=dst, on_date=date(*day),
+                               terminal=terminal, reference=f"{kind}-{lot}-{day[1]:02d}{day[2]:02d}")
+
+    for lot, qty in (("E2E-L1", 1000), ("E2E-L2", 500), ("E2E-L3", 300), ("E2E-L9", 100)):
+        move("receipt", lot, qty, (2026, 1, 10), dst=wh)
+    move("shipment", "E2E-L1", 400, (2026, 2, 1), wh, da)
+    move("shipment", "E2E-L1", 200, (2026, 3, 1), wh, db_)
+    move("shipment", "E2E-L2", 300, (2026, 4, 1), wh, da)
+    move("shipment", "E2E-L3", 150, (2026, 5, 1), wh, db_)
+    move("transfer", "E2E-L1", 100, (2026, 4, 10), da, da2)
+    move("sell_out", "E2E-L1", 90, (2026, 5, 1), da, terminal=t1)
+    move("sell_out", "E2E-L1", 180, (2026, 6, 1), db_, terminal=t2)
+    move("sell_out", "E2E-L1", 60, (2026, 6, 10), da2, terminal=t2)
+    seed.ids.update({f"lot_{no[-2:]}": lot.id for no, lot in lots.items()})
 
 
 @dataclass
