@@ -73,7 +73,7 @@ def bar_chart(items: Sequence[tuple], *, title: str, unit: str = "", width: int 
         shown = f"{fmt(value)}{unit}"
         bar = (f'<g class="bar"><title>{escape(label)}: {escape(shown)}</title>'
                f'<text x="{label_width - 6}" y="{y + bar_height - 7}" text-anchor="end" fill="#212529">'
-               f'{escape(_truncate(label, label_width // 7))}</text>'
+               f'{escape(_truncate(label, label_width // 8))}</text>'
                f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar_height}" fill="{colour}" rx="2"/>'
                f'<text x="{label_width + length + 4:.1f}" y="{y + bar_height - 7}" fill="#212529">'
                f'{escape(shown)}</text></g>')
