@@ -1,4 +1,4 @@
-"""The `distribution` domain package (see ../shared/DESIGN.md §2): agreements and price lists so far."""
+"""The `distribution` domain package (see ../shared/DESIGN.md §2): agreements, price lists and orders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ bp = Blueprint("distribution", __name__, url_prefix="/distribution", template_fo
 
 def init_app(app, api) -> None:
     """Register this package's pages, API and tasks with the app."""
-    from distribution import agreement_api, agreement_views, models, pricing_api, pricing_views, tasks  # noqa: F401
+    from distribution import (  # noqa: F401
+        agreement_api,
+        agreement_views,
+        demo,
+        models,
+        order_api,
+        order_views,
+        pricing_api,
+        pricing_views,
+        tasks,
+    )
     from distribution.price_lists import lot_supply_values
     from inventory.expiry import set_unit_value_source
 
@@ -17,3 +27,5 @@ def init_app(app, api) -> None:
     app.register_blueprint(bp)
     api.register_blueprint(agreement_api.blp, name="api_agreement")
     api.register_blueprint(pricing_api.blp, name="api_pricing")
+    api.register_blueprint(order_api.blp, name="api_order")
+    demo.register()  # the demo prices and agreements, seeded by `flask drp seed-demo`

@@ -175,6 +175,6 @@ class AchievementSchema(Schema):
     agreement_id = fields.Integer()
     number = fields.String()
     basis = fields.String()
-    sell_in_source = fields.String(metadata={"description": "where sell-in comes from; 'none' until orders exist"})
+    sell_in_source = fields.String(metadata={"description": "where sell-in comes from; 'orders': shipped order lines"})
     rows = fields.List(fields.Nested(AchievementRowSchema))
     total = fields.Nested(AchievementRowSchema)

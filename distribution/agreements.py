@@ -507,24 +507,22 @@ def is_authorised(distributor: Distributor, product: Product, on_date: date, ter
 
 
 # -- achievement --------------------------------------------------------------------------------------------------
-SELL_IN_SOURCE = "none"  # becomes "orders" when the orders issue fills _sell_in_rows
+SELL_IN_SOURCE = "orders"  # sell-in is read from shipped order lines (distribution.orders)
 
 
 def _sell_in_rows(distributor_id: int, coverage: Coverage, start: date, end: date) -> list[tuple[date, Decimal, int]]:
-    """SEAM for the orders issue — the one place sell-in enters agreements.
+    """The one place sell-in enters agreements: the distributor's shipped order lines of the covered products
+    (``coverage.covers(product_id, line_id)``) dated by their shipment within [start, end], as (date, amount in yuan
+    at the invoiced order price, quantity in base units) rows, one per shipped order line and shipment date."""
+    from distribution.orders import shipped_lines
 
-    Must return the distributor's sell-in of the covered products (``coverage.covers(product_id, line_id)``)
-    dated within [start, end], as (date, amount in yuan, quantity in base units) rows: one per shipped order line,
-    dated by its shipment, amount net of discounts. Orders are not recorded yet, so there is no source and the
-    answer is honestly empty (achievement shows zero sell-in). Replace this body with one query over shipped order
-    lines, and set SELL_IN_SOURCE = "orders".
-    """
-    return []
+    return [(day, Decimal(amount), int(qty)) for day, product_id, line_id, amount, qty
+            in shipped_lines(distributor_id, start, end) if coverage.covers(product_id, line_id)]
 
 
 def sell_in_by_quarter(agreement: Agreement) -> dict[Quarter, tuple[Decimal, int]]:
     """Sell-in (amount, quantity) per calendar quarter of the agreement's period (up to the day before termination
-    for a terminated agreement), every quarter present; zero until orders exist (see :func:`_sell_in_rows`)."""
+    for a terminated agreement), every quarter present; from shipped orders (see :func:`_sell_in_rows`)."""
     end = agreement.end_date
     if agreement.terminated_on is not None:
         end = min(end, agreement.terminated_on - timedelta(days=1))

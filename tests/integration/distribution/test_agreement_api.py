@@ -135,7 +135,7 @@ def test_achievement(aw, login):
     a = aw.active()
     r = login("finance").get(f"/api/v1/agreements/{a.id}/achievement")
     assert r.status_code == 200
-    assert (r.json["basis"], r.json["sell_in_source"]) == ("amount", "none")
+    assert (r.json["basis"], r.json["sell_in_source"]) == ("amount", "orders")
     assert [row["quarter"] for row in r.json["rows"]] == ["2026Q1", "2026Q2", "2026Q3", "2026Q4"]
     q1 = r.json["rows"][0]
     assert (q1["target_amount"], q1["sell_in_amount"], q1["amount_pct"], q1["rebate_pct"], q1["rebate_amount"]) == (

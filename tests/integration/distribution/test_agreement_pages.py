@@ -209,7 +209,8 @@ def test_achievement_table_and_export(aw, login):
                            {"quarter": "2026Q3", "product_code": aw.pa1.code, "amount": "80000.00", "quantity": 10}])
     c = login("finance")
     page = c.get(f"/distribution/agreements/{a.id}").get_data(as_text=True)
-    assert 'id="achievement"' in page and "100,000.00" in page and "180,000.00" in page and "sell-in-note" in page
+    assert 'id="achievement"' in page and "100,000.00" in page and "180,000.00" in page
+    assert "sell-in-note" not in page  # sell-in now comes from shipped orders
     rows = xlsx_rows(c.get(f"/distribution/agreements/{a.id}/achievement.xlsx"))
     assert rows[0] == ("季度", "目标金额", "目标数量", "进货金额", "进货数量", "金额达成率(%)", "数量达成率(%)",
                        "返利比例(%)", "返利金额")

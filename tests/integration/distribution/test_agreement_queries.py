@@ -88,7 +88,7 @@ def test_terminals_only_agreement(aw, make_terminal):
 
 def test_sell_in_is_zero_per_quarter_until_orders_exist(aw):
     a = aw.active(start_date=date(2026, 4, 1), end_date=date(2027, 3, 31), targets=[])
-    assert svc.SELL_IN_SOURCE == "none"
+    assert svc.SELL_IN_SOURCE == "orders"  # no shipped orders in this test: zero
     assert svc.sell_in_by_quarter(a) == {Quarter(2026, 2): (D("0.00"), 0), Quarter(2026, 3): (D("0.00"), 0),
                                          Quarter(2026, 4): (D("0.00"), 0), Quarter(2027, 1): (D("0.00"), 0)}
 
