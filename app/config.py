@@ -108,6 +108,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                     "task": "inventory.tasks.scan_near_expiry",
                     "schedule": crontab(hour=6, minute=5),
                 },
+                "credit-overdue-holds": {  # hold distributors with invoices overdue past the grace days
+                    "task": "credit.tasks.apply_overdue_holds",
+                    "schedule": crontab(hour=0, minute=30),
+                },
                 "heartbeat": {
                     "task": "app.tasks.heartbeat",
                     "schedule": timedelta(seconds=int(env.get("DRP_BEAT_HEARTBEAT_SECONDS", "300"))),

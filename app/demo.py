@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -834,13 +835,39 @@ def _already_seeded() -> bool:
     )
 
 
+# -- extensions: the domain packages' demo data ---------------------------------------------------------------------
+DemoExtension = Callable[[int, date], str]
+DEMO_EXTENSIONS: list[DemoExtension] = []
+
+
+def register_demo_extension(fn: DemoExtension) -> DemoExtension:
+    """Have :func:`seed_demo` call ``fn(seed, business_date)`` after the master data, in registration order.
+
+    The shell knows no domain package, so each registers its own demo data from its ``init_app`` (stock, prices,
+    agreements ...). ``fn`` adds and flushes like any service, must be deterministic for the seed and date, and
+    must itself check whether its data is already there and then add nothing (it runs on every ``seed-demo``). It
+    returns printable summary lines (plain text, no gettext). Registering the same function twice is a no-op.
+    """
+    if fn not in DEMO_EXTENSIONS:
+        DEMO_EXTENSIONS.append(fn)
+    return fn
+
+
+def _run_extensions(seed: int, today: date) -> list[str]:
+    lines: list[str] = []
+    for fn in DEMO_EXTENSIONS:
+        lines += [line for line in (fn(seed, today) or "").splitlines() if line.strip()]
+    return lines
+
+
 def seed_demo(regions_dir: str, seed: int = DEFAULT_SEED) -> str:
-    """Load the regions (when there are none) and the demo channel, and create the demo users.
+    """Load the regions (when there are none) and the demo channel, create the demo users, then run the registered
+    extensions (:func:`register_demo_extension`) for the domain packages' demo data.
 
     Deterministic for a given seed and business date. Idempotent: on a database that already holds the demo it adds
-    nothing (missing demo users excepted). Adds and flushes, never commits. Returns a printable summary ending with
-    the logins ("username / password (role)"). Raises RegionImportError when the region files are unusable and
-    ValidationFailed / UserError if the demo clashes with existing data.
+    nothing (missing demo users excepted, and an extension's data that is missing). Adds and flushes, never commits.
+    Returns a printable summary ending with the logins ("username / password (role)"). Raises RegionImportError when
+    the region files are unusable and ValidationFailed / UserError if the demo clashes with existing data.
     """
     with acting_as(Actor(None, "seed-demo")):
         return _seed(regions_dir, seed)
@@ -855,9 +882,10 @@ def _seed(regions_dir: str, seed: int) -> str:
         result = import_regions(regions_dir)
         out.append(f"regions: {result.created} loaded from {regions_dir}")
     if _already_seeded():
-        out.insert(0, "Demo data already present: nothing added.")
-        out.extend(_ensure_users(_demo_users_from_db()))
-        return "\n".join(out)
+        out.insert(0, "Demo master data already present: nothing added.")
+        users = _ensure_users(_demo_users_from_db())
+        out += ["  " + line for line in _run_extensions(seed, clock.today())]
+        return "\n".join(out + users)
 
     plan = build_plan(load_regions_info(), seed)
     region_ids = dict(db.session.execute(select(Region.code, Region.id)).all())
@@ -887,6 +915,7 @@ def _seed(regions_dir: str, seed: int) -> str:
         f"target lists: {len(plan.target_lists)} ({today.year}) with {entries} target terminals",
         f"stock locations: {len(plan.locations)} of the manufacturer (incl. quarantine), "
         f"{len(dists)} distributor warehouses",
+        *_run_extensions(seed, today),
         f"took {time.perf_counter() - started:.1f} s",
     ]
     return "\n".join(out[:1] + ["  " + line for line in out[1:]] + user_lines)

@@ -21,6 +21,7 @@ NAV = [
     ("masterdata.list_records", {"name": "target_lists"}, _l("Target terminals"),
      ("admin", "channel_manager", "viewer")),
     ("distribution.agreements", {}, _l("Agreements"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("distribution.orders", {}, _l("Orders"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("masterdata.list_records", {"name": "locations"}, _l("Stock locations"),
      ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("inventory.stock_list", {}, _l("Stock"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
@@ -31,6 +32,8 @@ NAV = [
     ("masterdata.list_records", {"name": "regions"}, _l("Regions"), ("admin", "channel_manager", "viewer")),
     ("masterdata.list_records", {"name": "product_lines"}, _l("Product lines"), ("admin", "channel_manager")),
     ("distribution.prices_home", {}, _l("Prices"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("credit.dashboard", {}, _l("Credit"), ("admin", "channel_manager", "finance", "viewer")),
+    ("credit.dashboard", {}, _l("My credit"), ("distributor",)),
     ("auth.users", {}, _l("Users"), ("admin",)),
 ]
 

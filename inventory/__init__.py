@@ -12,9 +12,10 @@ def init_app(app, api) -> None:
     """Register this package's pages, API, tasks and CLI commands with the app."""
     from app.cli import drp_cli
     from inventory import api as inventory_api
-    from inventory import cli, models, tasks, views  # noqa: F401
+    from inventory import cli, demo, models, tasks, views  # noqa: F401
 
     app.register_blueprint(bp)
     api.register_blueprint(inventory_api.blp)
     for command in cli.COMMANDS:
         drp_cli.add_command(command)
+    demo.register()  # the demo stock, seeded by `flask drp seed-demo`

@@ -1,4 +1,6 @@
-"""The demo data (app.demo): a believable, consistent channel; deterministic for a seed; idempotent; usable logins.
+"""The demo data (app.demo and the extensions the domain packages register with it: inventory.demo's stock,
+distribution.demo's prices and agreements): a believable, consistent channel; deterministic for a seed;
+idempotent; usable logins.
 
 Seeding takes a few seconds, so the module seeds once (and a second time, to prove that adds nothing) inside one
 transaction that is rolled back at the end, exactly as the ``db_session`` fixture does per test.
@@ -11,8 +13,8 @@ import re
 import sqlite3
 import subprocess
 import time
-from collections import Counter
-from datetime import timedelta
+from collections import Counter, defaultdict
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,6 +32,7 @@ def _counts() -> dict[str, int]:
     from app.models import (
         AuditLog,
         Distributor,
+        Notification,
         Product,
         ProductLine,
         StockLocation,
@@ -39,9 +42,13 @@ def _counts() -> dict[str, int]:
         TerminalAlias,
         User,
     )
+    from distribution.models.agreements import Agreement, AgreementEvent, AgreementTarget
+    from distribution.models.pricing import PriceFloor, PriceItem, PriceList
+    from inventory.models import Lot, StockBalance, StockMovement
 
     models = (ProductLine, Product, Distributor, Terminal, TerminalAlias, TargetList, TargetListEntry, StockLocation,
-              User, AuditLog)
+              User, AuditLog, Lot, StockMovement, StockBalance, Notification, PriceList, PriceItem, PriceFloor,
+              Agreement, AgreementTarget, AgreementEvent)
     return {m.__name__: db.session.execute(select(func.count()).select_from(m)).scalar_one() for m in models}
 
 
@@ -231,6 +238,10 @@ def test_stock_locations(seeded):
 def test_second_run_adds_nothing(seeded):
     assert seeded.after_second == seeded.after_first
     assert "already" in seeded.second
+    for part in ("stock:", "price lists:", "agreements"):
+        line = next(ln for ln in seeded.second.splitlines() if ln.strip().startswith(part))
+        assert "already present; nothing added" in line, line
+        assert part in seeded.first
     assert LOGIN_LINE.findall(seeded.second) == LOGIN_LINE.findall(seeded.first)
 
 
@@ -288,7 +299,254 @@ def test_cli_seeds_a_fresh_sqlite_database(tmp_path):
     assert again.returncode == 0 and "already" in again.stdout
     assert LOGIN_LINE.findall(again.stdout) == logins
     assert time.perf_counter() - started < 90
+    assert all(part in seeded.stdout for part in ("stock:", "price lists:", "agreements"))
     with sqlite3.connect(db_file) as conn:
         assert 4500 <= conn.execute("select count(*) from terminal").fetchone()[0] <= 5500
         assert conn.execute("select count(*) from user_account").fetchone()[0] == 6
         assert conn.execute("select count(*) from region where code = '419001'").fetchone()[0] == 1
+        assert conn.execute("select count(*) from stock_movement").fetchone()[0] >= 5000
+        assert conn.execute("select count(*) from stock_balance where quantity < 0").fetchone()[0] == 0
+        assert conn.execute("select count(*) from price_item").fetchone()[0] >= 500
+        assert conn.execute("select count(*) from agreement where status = 'active'").fetchone()[0] >= 20
+        assert conn.execute("select count(*) from notification").fetchone()[0] >= 10
+
+
+# -- the extensions: stock (inventory.demo) ---------------------------------------------------------------------------
+def _movements():
+    from app.extensions import db
+    from inventory.models import StockMovement
+
+    return db.session.execute(select(StockMovement.id, StockMovement.kind, StockMovement.business_date,
+                                     StockMovement.lot_id, StockMovement.quantity, StockMovement.from_location_id,
+                                     StockMovement.to_location_id, StockMovement.terminal_id)).all()
+
+
+def test_stock_balances_equal_the_ledger_and_never_go_below_zero_on_any_day(seeded):
+    from inventory.demo import PHASE
+    from inventory.models import StockBalance
+
+    moves = _movements()
+    assert 5000 <= len(moves) <= 15000
+    ledger = Counter()
+    for m in moves:
+        if m.to_location_id:
+            ledger[m.to_location_id, m.lot_id] += m.quantity
+        if m.from_location_id:
+            ledger[m.from_location_id, m.lot_id] -= m.quantity
+    balances = {(b.location_id, b.lot_id): b.quantity for b in _all(StockBalance)}
+    assert all(q >= 0 for q in balances.values())
+    assert {k: q for k, q in balances.items() if q} == {k: q for k, q in ledger.items() if q}
+    running = Counter()  # in business-date order (inflows of a day before its outflows), not just at the end
+    for m in sorted(moves, key=lambda m: (m.business_date, PHASE[m.kind], m.id)):
+        if m.to_location_id:
+            running[m.to_location_id, m.lot_id] += m.quantity
+        if m.from_location_id:
+            running[m.from_location_id, m.lot_id] -= m.quantity
+            assert running[m.from_location_id, m.lot_id] >= 0, m
+
+
+def test_shipments_go_only_to_distributors_that_may_be_shipped_to(seeded):
+    from app.masterdata.resources import can_ship_to
+    from app.models import Distributor, StockLocation
+    from inventory.models import Lot
+
+    locations = {loc.id: loc for loc in _all(StockLocation)}
+    dists = {d.id: d for d in _all(Distributor)}
+    lots = {lot.id: lot for lot in _all(Lot)}
+    kinds = Counter(m.kind for m in _movements())
+    assert {"receipt", "shipment", "transfer", "sell_out", "return"} <= set(kinds)
+    shipped_to, received = set(), set()
+    for m in _movements():
+        src, dst = locations.get(m.from_location_id), locations.get(m.to_location_id)
+        if m.kind == "shipment":
+            assert src.kind == "manufacturer" and dst.kind == "distributor"
+            d = dists[dst.distributor_id]
+            assert d.tier == 1 and can_ship_to(d), d.code
+            lot = lots[m.lot_id]
+            assert lot.expires_on >= m.business_date
+            assert (lot.expires_on - m.business_date).days >= lot.product.min_shelf_days_tier1  # FEFO's rule
+            shipped_to.add(d.id)
+        elif m.kind == "transfer":
+            parent, child = dists[src.distributor_id], dists[dst.distributor_id]
+            assert child.tier == 2 and child.parent_id == parent.id and can_ship_to(child), child.code
+            received.add(child.id)
+        elif m.kind == "return":
+            assert src.kind == "distributor" and dst.kind == "quarantine"
+    assert len(shipped_to) >= 15 and len(received) >= 20
+    cannot = {d.id for d in dists.values() if not can_ship_to(d)}
+    assert cannot and not cannot & (shipped_to | received)
+
+
+def test_sell_out_stays_in_the_territory_over_the_last_four_months(seeded):
+    from app import clock
+    from app.models import Distributor, Region, StockLocation, Terminal
+
+    regions = {r.id: r for r in _all(Region)}
+    locations = {loc.id: loc for loc in _all(StockLocation)}
+    dists = {d.id: d for d in _all(Distributor)}
+    terminals = {t.id: t for t in _all(Terminal)}
+    today = clock.today()
+    sold = [m for m in _movements() if m.kind == "sell_out"]
+    assert len(sold) >= 2000
+    months = Counter()
+    for m in sold:
+        d = dists[locations[m.from_location_id].distributor_id]
+        t_region, d_region = regions[terminals[m.terminal_id].region_id], regions[d.region_id]
+        assert t_region.province_id == d_region.province_id, (d.code, m)
+        if d.tier == 2:
+            assert t_region.city_unit_id == d_region.city_unit_id, (d.code, m)
+        assert m.business_date <= today
+        months[(today - m.business_date).days // 30] += 1
+    assert min(months[i] for i in range(4)) > len(sold) / 10  # spread over the last ~120 days
+
+
+def test_lots_near_expiry_quarantine_and_days_of_inventory(seeded):
+    from app import clock
+    from app.models import Notification, Product, StockLocation
+    from inventory.channel import channel_matrix
+    from inventory.demo import expiry_for
+    from inventory.expiry import near_expiry
+    from inventory.models import Lot, StockBalance
+
+    today = clock.today()
+    lots = _all(Lot)
+    active = [p for p in _all(Product) if p.active]
+    per_product = Counter(lot.product_id for lot in lots)
+    assert len(per_product) >= 0.9 * len(active)
+    assert all(2 <= n <= 4 for n in per_product.values())
+    for lot in lots:
+        assert lot.expires_on == expiry_for(lot.manufactured_on, lot.product.shelf_life_months)
+        assert today - timedelta(days=30 * 31) <= lot.manufactured_on <= today - timedelta(days=6 * 30), lot
+    held = {b.lot_id for b in _all(StockBalance) if b.quantity > 0}
+    left = Counter()
+    for lot in lots:
+        if lot.id in held:
+            days = (lot.expires_on - today).days
+            left["expired" if days < 0 else 30 if days <= 30 else 90 if days <= 90 else 180 if days <= 180 else 0] += 1
+    assert left["expired"] >= 1 and left[30] >= 2 and left[90] >= 2 and left[180] >= 3
+    assert left["expired"] + left[30] + left[90] + left[180] <= 20  # a handful, not the catalogue
+    assert Counter(lot.status for lot in lots) == Counter(released=len(lots) - 1, quarantined=1)
+    quarantined = next(lot for lot in lots if lot.status == "quarantined")
+    assert quarantined.status_reason
+    quarantine = next(loc for loc in _all(StockLocation) if loc.kind == "quarantine")
+    assert any(b.location_id == quarantine.id and b.lot_id == quarantined.id and b.quantity > 0
+               for b in _all(StockBalance))
+    alerts = [n for n in _all(Notification) if n.kind == "near_expiry"]
+    assert len(alerts) >= 10
+    assert {n.audience_role for n in alerts} == {"channel_manager", "distributor"}
+    alerted = {n.distributor_id for n in alerts}
+    assert {_distributor("ZJ101").id, _distributor("GD101").id} <= alerted  # the demo distributor users see some
+    dashboard = near_expiry()
+    assert {g.key for g in dashboard.by_tier} == {0, 1, 2}
+    assert dashboard.total_value is not None and dashboard.total_value > 0  # valued at the demo tier-1 prices
+    flags = Counter(c.flag for c in channel_matrix().cells.values())
+    assert flags["ok"] > flags["over"] > 0 and flags["under"] > 0
+
+
+def test_stock_plan_is_deterministic(seeded):
+    import random
+
+    from app import clock
+    from inventory.demo import load_world, plan_stock
+
+    world = load_world(clock.today())
+    a, b = plan_stock(random.Random("7:stock"), world), plan_stock(random.Random("7:stock"), world)
+    c = plan_stock(random.Random("8:stock"), world)
+    assert a == b and a != c
+
+
+# -- the extensions: prices and agreements (distribution.demo) ------------------------------------------------------
+def _distributor(code):
+    from app.extensions import db
+    from app.models import Distributor
+
+    return db.session.execute(select(Distributor).where(Distributor.code == code)).scalar_one()
+
+
+def test_price_lists_resolve_for_demo_distributors(seeded):
+    from app import clock
+    from distribution import price_lists as prices
+    from distribution import pricing
+    from distribution.models.pricing import PriceFloor, PriceItem, PriceList
+
+    today = clock.today()
+    lists = {pl.kind: pl for pl in _all(PriceList)}
+    assert set(lists) == {"tier1_supply", "tier2_supply", "retail_guide", "provincial_bid", "distributor_specific"}
+    assert lists["provincial_bid"].province.code == "330000" and lists["distributor_specific"].distributor.code == \
+        "ZJ101"
+    items = _all(PriceItem)
+    by_list = defaultdict(dict)
+    for item in items:
+        if item.min_quantity == 1 and item.effective_on(today):
+            by_list[item.price_list.kind][item.product_id] = item
+    products = {item.product_id: item.product for item in items}
+    assert len(by_list["tier1_supply"]) >= 140 and 10 <= len(by_list["distributor_specific"]) <= 30
+    assert any(item.entered_unit == "case" for item in items)  # quantity breaks
+    assert sum(item.version > 1 for item in items) >= 1  # a price change from next month
+    floors = {f.product_id: f.floor_price for f in _all(PriceFloor)}
+    assert len(floors) >= 30 and all(item.unit_price >= floors.get(item.product_id, 0) for item in items)
+    for pid, item in by_list["tier1_supply"].items():
+        assert item.unit_price < by_list["tier2_supply"][pid].unit_price < by_list["retail_guide"][pid].unit_price
+
+    zj101, gd101 = _distributor("ZJ101"), _distributor("GD101")
+    own = next(iter(by_list["distributor_specific"]))
+    r = prices.resolve_price(zj101, products[own], 1, today)
+    assert r.found and r.rule == pricing.Rule.DISTRIBUTOR_SPECIFIC
+    assert r.unit_price == by_list["distributor_specific"][own].unit_price
+    bid_only = next(pid for pid in by_list["provincial_bid"] if pid not in by_list["distributor_specific"])
+    r = prices.resolve_price(zj101, products[bid_only], 1, today)
+    assert r.rule == pricing.Rule.PROVINCIAL_BID and r.unit_price == by_list["provincial_bid"][bid_only].unit_price
+    r = prices.resolve_price(gd101, products[own], 1, today)
+    assert r.rule == pricing.Rule.TIER_LIST and r.unit_price == by_list["tier1_supply"][own].unit_price
+    broken = next(i for i in items if i.entered_unit == "case" and i.price_list.kind == "tier1_supply")
+    r = prices.resolve_price(gd101, broken.product, broken.entered_quantity, today, unit="case")
+    assert r.unit_price == broken.unit_price < by_list["tier1_supply"][broken.product_id].unit_price
+    order = prices.price_order(gd101, [prices.OrderLine(products[pid], 10) for pid in
+                                       list(by_list["tier1_supply"])[:5]], today)
+    assert order.total > 0
+    assert prices.my_prices(zj101, today)
+
+
+def test_agreements_in_expected_states(seeded):
+    from app import clock
+    from app.masterdata.resources import can_ship_to
+    from app.models import AuditLog, Distributor, Product
+    from distribution import agreements
+    from distribution.models.agreements import Agreement
+
+    today = clock.today()
+    found = _all(Agreement)
+    by_status = defaultdict(list)
+    for a in found:
+        by_status[a.status].append(a)
+    assert set(by_status) == {"active", "submitted", "draft"}
+    assert len(by_status["submitted"]) == 1 and len(by_status["draft"]) == 1
+    active = by_status["active"]
+    tier1 = [d for d in _all(Distributor) if d.tier == 1 and can_ship_to(d)]
+    assert sum(a.distributor.tier == 1 for a in active) >= len(tier1) - 2
+    assert sum(a.distributor.tier == 2 for a in active) >= 5
+    assert len({a.distributor_id for a in active}) == len(active)  # one per distributor, no overlap
+    for a in found:
+        assert (a.start_date, a.end_date) == (date(today.year, 1, 1), date(today.year, 12, 31))
+        assert a.payment_terms_days in (30, 60, 90) and a.proposed_credit_limit > 0
+        assert [(t.threshold_pct, t.rate_pct) for t in a.rebate_tiers] == [(90, 1), (100, 2), (110, 3)]
+        assert {t.quarter for t in a.targets} == {1, 2, 3, 4} and all(t.amount > 0 for t in a.targets)
+        assert a.created_by.username == "manager"
+        region = a.distributor.region
+        if a.distributor.tier == 1:
+            assert a.product_lines and [r.region.code for r in a.regions] == [region.province.code]
+        else:
+            assert a.products and [r.region_id for r in a.regions] == [region.city_unit_id]
+    for a in active:
+        assert can_ship_to(a.distributor)
+        assert (a.submitted_by.username, a.approved_by.username) == ("manager", "admin")
+        assert [e.action for e in a.events] == ["create", "submit", "activate"]
+    assert by_status["submitted"][0].distributor.tier == 1 and by_status["submitted"][0].approved_at is None
+    actions = Counter((log.action, log.actor) for log in _all(AuditLog) if log.entity_type == "agreement")
+    assert actions["activate", "admin"] == len(active) and actions["submit", "manager"] == len(active) + 1
+
+    a = next(a for a in active if a.distributor.code == "ZJ101")
+    line = a.product_lines[0].product_line
+    one = next(p for p in _all(Product) if p.product_line_id == line.id and p.active)
+    assert agreements.agreement_in_force(a.distributor, one, today).id == a.id
+    assert agreements.is_authorised(a.distributor, one, today, terminal_region=a.distributor.region)

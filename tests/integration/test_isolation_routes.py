@@ -18,12 +18,15 @@ from app.masterdata import services
 from app.masterdata.resources import RESOURCES, target_list_entries, target_lists
 from app.models import ApiToken, AuditLog, Distributor, StockLocation, TargetList, Terminal, User
 from distribution.models.agreements import Agreement, AgreementEvent, AgreementProductLine, AgreementTerminal
+from distribution.models.orders import Order
 from distribution.models.pricing import PriceFloor, PriceItem, PriceList
 from inventory.models import Lot, StockBalance, StockMovement
 
 MARKERS = ("ISO-B", "乙方秘密医药", "T-SECRET", "秘密终端", "userb-secret", "SECRET-TL", "WH-ISO-B", "13912345678",
            "SECRET-PRICE", "66.6666", "SECRET-AGREEMENT")
 MARKERS = MARKERS + ("LOT-SECRET-B",)  # inventory: a lot only B holds
+MARKERS = MARKERS + ("INV-SECRET-B", "SO-SECRET-B")  # credit: B's invoice and held order
+MARKERS = MARKERS + ("SECRET-ORDER",)  # orders: B's order (its note)
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout", "api-docs.openapi_json"}
 
 
@@ -47,7 +50,30 @@ def world(db_session, make_distributor, make_terminal, make_user, make_product_l
     agreements = _agreement_world(make_user)
     return {"a": a, "b": b, "terminal": terminal, "tl": tl, "pl": pl, "user_a": user_a, "user_b": user_b,
             "token_b": token_b, "loc_b": loc_b,
-            **_stock_world(db_session, pl, loc_b, terminal), **prices, **agreements}
+            **_stock_world(db_session, pl, loc_b, terminal), **prices, **agreements, **_credit_world(b),
+            **_order_world(b, make_user)}
+
+
+def _credit_world(b):
+    """B's credit account (limit 777.77), an overdue invoice and an order on credit hold, with markers."""
+    from datetime import date
+    from decimal import Decimal
+
+    from credit import services as credit
+
+    credit.set_credit_terms(b, limit=Decimal("777.77"), reason="SECRET-CREDIT")
+    credit.post_invoice(b, None, Decimal("4321.00"), date(2026, 3, 1), reference="INV-SECRET-B")
+    credit.check_and_reserve(b, "SO-SECRET-B", Decimal("10"))
+    return {"order_ref_b": "SO-SECRET-B"}
+
+
+def _order_world(b, make_user):
+    """B's order (held: B has no credit limit) with a marker in its note."""
+    from distribution.orders import place_order
+
+    order_b = place_order(b, [{"product_code": "ISO-PX", "quantity": 1, "unit": "case"}], make_user("channel_manager"),
+                          note="SECRET-ORDER 乙方秘密订单")
+    return {"order_b": order_b}
 
 
 def _agreement_world(make_user):
@@ -153,6 +179,14 @@ def _urls(app, world):
                 values["agreement_id"] = world["agreement_b"].id
             if "lot_id" in args:
                 values["lot_id"] = world["lot_b"].id
+            if "distributor_id" in args:
+                values["distributor_id"] = world["b"].id
+            if "order_ref" in args:
+                values["order_ref"] = world["order_ref_b"]
+            if "order_id" in args:
+                values["order_id"] = world["order_b"].id
+            if "order_ref" in args:  # credit's hold queue names orders by number
+                values["order_ref"] = world["order_b"].number
             yield rule, values
 
 
@@ -202,6 +236,9 @@ def _snapshot(db_session, world) -> dict:
         "stock": ([db_session.execute(select(func.count()).select_from(m)).scalar_one()
                    for m in (Lot, StockMovement, StockBalance)],
                   db_session.execute(select(Lot.status).where(Lot.lot_no == "LOT-SECRET-B")).scalar_one()),
+        "order_b": db_session.execute(select(Order.status, Order.total, Order.note)
+                                      .where(Order.id == world["order_b"].id)
+                                      .execution_options(skip_tenant_scope=True)).one(),
         "user_b": db_session.execute(select(User.role, User.active, User.password_hash)
                                      .where(User.username == "userb-secret")).one(),
         "token_b_revoked": db_session.execute(select(ApiToken.revoked_at).where(ApiToken.name == "b-erp")).scalar(),
@@ -209,7 +246,21 @@ def _snapshot(db_session, world) -> dict:
                                     .where(StockLocation.code == "WH-ISO-B")).one(),
         "terminal": db_session.execute(select(Terminal.name, Terminal.active)
                                        .where(Terminal.code == "T-SECRET")).one(),
+        "credit": _credit_snapshot(db_session),
     }
+
+
+def _credit_snapshot(db_session):
+    from credit.models import CreditAccount, CreditReservation, ReceivableEntry, TemporaryIncrease
+
+    unscoped = {"skip_tenant_scope": True}
+    return (db_session.execute(select(CreditAccount.distributor_id, CreditAccount.credit_limit,
+                                      CreditAccount.manual_hold).order_by(CreditAccount.id)
+                               .execution_options(**unscoped)).all(),
+            db_session.execute(select(CreditReservation.order_ref, CreditReservation.status, CreditReservation.amount)
+                               .order_by(CreditReservation.id).execution_options(**unscoped)).all(),
+            [db_session.execute(select(func.count()).select_from(m).execution_options(**unscoped)).scalar_one()
+             for m in (ReceivableEntry, TemporaryIncrease)])
 
 
 HOSTILE_FORM = {"name": "HACKED", "contact_phone": "000000", "code": "HACK", "active": "", "role": "admin",
@@ -247,6 +298,7 @@ def test_admin_crawl_finds_the_markers(app, db_session, login, world):
     found = {mk for _, _, status, body in _crawl(app, client, world) for mk in MARKERS if mk in body}
     assert {"ISO-B", "T-SECRET", "SECRET-TL", "WH-ISO-B", "SECRET-PRICE", "66.6666", "SECRET-AGREEMENT"} <= found
     assert "LOT-SECRET-B" in found
+    assert {"INV-SECRET-B", "SO-SECRET-B"} <= found
 
 
 def test_distributor_cannot_change_others_anywhere(app, db_session, login, world):
