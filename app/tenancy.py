@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import event, false, or_
@@ -86,8 +87,12 @@ def _criteria_factory(keys: tuple[str, ...], shared: bool):
     return _FACTORIES[key]
 
 
-def _criteria(tenant: int) -> list:
-    """One loader criteria per scoped model: the tenant's rows of TenantScoped models, nothing of ManufacturerOnly."""
+@functools.lru_cache(maxsize=4096)
+def _criteria(tenant: int) -> tuple:
+    """One loader criteria per scoped model: the tenant's rows of TenantScoped models, nothing of ManufacturerOnly.
+
+    Built once per tenant and reused (the options are immutable; building ~30 of them for every query cost a third
+    of an order's time)."""
     options = []
     for cls in _mapped_subclasses(TenantScoped):
         if not issubclass(cls, ManufacturerOnly):
@@ -95,7 +100,7 @@ def _criteria(tenant: int) -> list:
             options.append(with_loader_criteria(cls, make(tenant), include_aliases=True))
     for cls in _mapped_subclasses(ManufacturerOnly):
         options.append(with_loader_criteria(cls, _nothing, include_aliases=True))
-    return options
+    return tuple(options)
 
 
 def _nothing(cls):
