@@ -9,6 +9,7 @@ from decimal import Decimal
 from xml.sax.saxutils import escape
 
 from flask_babel import gettext as _
+from flask_babel import pgettext
 
 from app.masterdata.services import neutralise
 
@@ -17,12 +18,12 @@ _FONT = "STSong-Light"
 
 def kind_label(kind: str) -> str:
     return {"invoice": _("Invoice"), "payment": _("Payment"), "credit_memo": _("Credit memo"),
-            "adjustment": _("Adjustment")}.get(kind, kind)
+            "adjustment": pgettext("ledger", "Adjustment")}.get(kind, kind)
 
 
 def _headers() -> list[str]:
-    return [_("Date"), _("Kind"), _("Reference"), _("Order"), _("Due date"), _("Debit"), _("Credit"), _("Balance"),
-            _("Note")]
+    return [_("Date"), _("Kind"), _("Reference"), _("Order"), _("Due date"), _("Debit"), pgettext("ledger", "Credit"),
+            _("Balance"), _("Note")]
 
 
 def _rows(st):
@@ -45,8 +46,8 @@ def statement_workbook(st) -> bytes:
     ws.title = "statement"
     ws.append([neutralise(_title(st))])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append([_("Period"), st.date_from, st.date_to])
-    ws.append([_("Opening balance"), st.opening])
+    ws.append([pgettext("statement", "Period"), st.date_from, st.date_to])
+    ws.append([pgettext("ledger", "Opening balance"), st.opening])
     ws.append([])
     ws.append(_headers())
     for cell in ws[5]:
@@ -109,8 +110,10 @@ def statement_pdf(st, printed_on: date) -> bytes:
     d = st.distributor
     story = [
         Paragraph(escape(_("Statement of account")), h1),
-        p(" · ".join((f"{_('Distributor')}: {d.code} {d.name}", f"{_('Period')}: {st.date_from} – {st.date_to}"))),
-        p(" · ".join((f"{_('Opening balance')}: {st.opening:,.2f}", f"{_('Closing balance')}: {st.closing:,.2f}"))),
+        p(" · ".join((f"{_('Distributor')}: {d.code} {d.name}",
+                           f"{pgettext('statement', 'Period')}: {st.date_from} – {st.date_to}"))),
+        p(" · ".join((f"{pgettext('ledger', 'Opening balance')}: {st.opening:,.2f}",
+                           f"{_('Closing balance')}: {st.closing:,.2f}"))),
         Paragraph(escape(_("Entries")), h2),
         table(_headers()[:-1], [(r[0], r[1], r[2], r[3], r[4], _money(r[5]), _money(r[6]), _money(r[7]) or "0.00")
                                 for r in _rows(st)]
