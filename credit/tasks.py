@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from app.extensions import db
+from app.tasks import unit_of_work
 
 
 @shared_task(name="credit.tasks.apply_overdue_holds")
@@ -12,12 +12,4 @@ def apply_overdue_holds() -> int:
     """Nightly: put distributors with invoices overdue past the grace days on hold and notify, once."""
     from credit import services
 
-    try:
-        held = services.apply_overdue_holds()
-        db.session.commit()
-        return held
-    except Exception:
-        db.session.rollback()
-        raise
-    finally:
-        db.session.remove()
+    return unit_of_work(services.apply_overdue_holds)

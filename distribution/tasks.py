@@ -8,32 +8,10 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from sqlalchemy.exc import IntegrityError
 
-from app.extensions import db
+from app.tasks import unit_of_work
 
 log = logging.getLogger(__name__)
-
-
-def _unit_of_work(job):
-    """Run ``job`` and commit; roll back on any error. A unique-key clash with a concurrent run of the same job
-    (notifications' dedupe_key) is retried once: the second pass finds the other run's rows and adds only what is
-    still missing."""
-    try:
-        for attempt in (1, 2):
-            try:
-                result = job()
-                db.session.commit()
-                return result
-            except IntegrityError:
-                db.session.rollback()
-                if attempt == 2:
-                    raise
-    except Exception:
-        db.session.rollback()
-        raise
-    finally:
-        db.session.remove()
 
 
 @shared_task(name="distribution.tasks.run_agreement_expiry")
@@ -44,7 +22,7 @@ def run_agreement_expiry() -> dict:
     def job():
         return {"expired": len(expire_due_agreements()), "reminders": notify_agreement_expiry()}
 
-    result = _unit_of_work(job)
+    result = unit_of_work(job)
     log.info("agreement expiry: %s", result)
     return result
 
@@ -54,4 +32,4 @@ def scan_agreement_gaps() -> int:
     """Notify channel managers of distributors without a valid agreement or licence (when that list changes)."""
     from distribution.agreement_jobs import notify_agreement_gaps
 
-    return _unit_of_work(notify_agreement_gaps)
+    return unit_of_work(notify_agreement_gaps)
