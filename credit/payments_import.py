@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.extensions import db
-from app.masterdata.services import ImportFailed, RowError
+from app.masterdata.services import RowError, all_or_nothing
 from app.models import Distributor
 from credit import services
 
@@ -63,37 +63,33 @@ def import_payments(stream, user) -> PaymentImportResult:
     codes = {str(r["经销商编码"]).strip() for _n, r in rows if r["经销商编码"] is not None}
     dists = {d.code: d for d in db.session.execute(select(Distributor).where(Distributor.code.in_(codes))).scalars()}
     seen, total = set(), Decimal("0.00")
-    savepoint = db.session.begin_nested()  # a failure leaves nothing, whatever the caller does next
-    for n, r in rows:
-        code, ref = str(r["经销商编码"] or "").strip(), str(r["流水号"] or "").strip()
-        row_errors = []
-        if code not in dists:
-            row_errors.append(RowError(n, "经销商编码", code, _("Unknown distributor.")))
-        try:
-            paid_on = _date(r["付款日期"])
-        except (TypeError, ValueError):
-            row_errors.append(RowError(n, "付款日期", str(r["付款日期"] or ""), _("Not a date (YYYY-MM-DD).")))
-        try:
-            amount = Decimal(str(r["金额"]).replace(",", "").strip())
-            if not amount.is_finite() or amount <= 0:
-                raise InvalidOperation
-        except (InvalidOperation, ValueError):
-            row_errors.append(RowError(n, "金额", str(r["金额"] or ""), _("The amount must be greater than zero.")))
-        if not ref:
-            row_errors.append(RowError(n, "流水号", "", _("A reference is required.")))
-        elif ref in seen:
-            row_errors.append(RowError(n, "流水号", ref, _("The same reference appears twice in the file.")))
-        seen.add(ref)
-        if row_errors:
-            errors.extend(row_errors)
-            continue
-        try:
-            services.record_payment(dists[code], amount, paid_on, ref, user=user)
-            total += services.rules.money(amount)
-        except services.CreditError as exc:
-            errors.append(RowError(n, None, ref, str(exc)))
-    if errors:
-        savepoint.rollback()
-        raise ImportFailed(errors, len(rows))
-    savepoint.commit()
+    with all_or_nothing(errors, len(rows)):  # a failure leaves nothing, whatever the caller does next
+        for n, r in rows:
+            code, ref = str(r["经销商编码"] or "").strip(), str(r["流水号"] or "").strip()
+            row_errors = []
+            if code not in dists:
+                row_errors.append(RowError(n, "经销商编码", code, _("Unknown distributor.")))
+            try:
+                paid_on = _date(r["付款日期"])
+            except (TypeError, ValueError):
+                row_errors.append(RowError(n, "付款日期", str(r["付款日期"] or ""), _("Not a date (YYYY-MM-DD).")))
+            try:
+                amount = Decimal(str(r["金额"]).replace(",", "").strip())
+                if not amount.is_finite() or amount <= 0:
+                    raise InvalidOperation
+            except (InvalidOperation, ValueError):
+                row_errors.append(RowError(n, "金额", str(r["金额"] or ""), _("The amount must be greater than zero.")))
+            if not ref:
+                row_errors.append(RowError(n, "流水号", "", _("A reference is required.")))
+            elif ref in seen:
+                row_errors.append(RowError(n, "流水号", ref, _("The same reference appears twice in the file.")))
+            seen.add(ref)
+            if row_errors:
+                errors.extend(row_errors)
+                continue
+            try:
+                services.record_payment(dists[code], amount, paid_on, ref, user=user)
+                total += services.rules.money(amount)
+            except services.CreditError as exc:
+                errors.append(RowError(n, None, ref, str(exc)))
     return PaymentImportResult(len(rows), total)

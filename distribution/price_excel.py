@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.masterdata.resource import Field, Resource, normalise_cell
-from app.masterdata.services import ImportFailed, RowError, neutralise, read_workbook
+from app.masterdata.services import ImportFailed, RowError, all_or_nothing, neutralise, read_workbook
 from app.models import Product
 from distribution import price_lists as svc
 from distribution import pricing
@@ -128,8 +128,7 @@ def import_items(price_list: PriceList, stream) -> ItemImportResult:
     result = ItemImportResult(rows=len(rows))
     labels: dict[int, int] = {}
     touched: dict[int, list[PriceItem]] = defaultdict(list)
-    savepoint = db.session.begin_nested()
-    try:
+    with all_or_nothing(errors, len(rows)):
         for rownum, values in parsed:
             try:
                 with db.session.begin_nested():  # a refused row leaves nothing behind for the rows after it
@@ -152,14 +151,6 @@ def import_items(price_list: PriceList, stream) -> ItemImportResult:
                 except svc.PricingError as exc:
                     rownum = next((labels[i] for i in exc.item_ids if i in labels), labels[items[0].id])
                     errors.extend(_row_errors(rownum, exc, {}))
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if errors:
-        savepoint.rollback()
-        errors.sort(key=lambda e: (e.row or 0))
-        raise ImportFailed(errors, len(rows))
-    savepoint.commit()
     return result
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, tuple_
 
 from app.extensions import db
 from app.masterdata.resource import Field, normalise_cell
-from app.masterdata.services import ImportFailed, RowError
+from app.masterdata.services import ImportFailed, RowError, all_or_nothing
 from app.models import Product, StockLocation
 from inventory import services
 from inventory.models import Lot, MovementKind, StockMovement
@@ -159,9 +159,8 @@ def import_opening_balances(stream) -> OpeningResult:
     if errors:
         errors.sort(key=lambda e: e.row or 0)
         raise ImportFailed(errors, len(rows))
-    savepoint = db.session.begin_nested()
     created = quantity = 0
-    try:
+    with all_or_nothing(errors, len(rows)):
         for rownum, v, loc, product in checked:
             try:
                 is_new = (product.id, v["lot_no"]) not in lots
@@ -173,13 +172,6 @@ def import_opening_balances(stream) -> OpeningResult:
                 quantity += v["quantity"]
             except services.InventoryError as exc:
                 errors.append(RowError(rownum, None, None, str(exc)))
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if errors:
-        savepoint.rollback()
-        raise ImportFailed(errors, len(rows))
-    savepoint.commit()
     return OpeningResult(rows=len(checked), lots_created=created, quantity=quantity)
 
 

@@ -6,6 +6,7 @@ Services add and flush; the caller (view, API, CLI) commits or rolls back. Error
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass, field
 
@@ -410,18 +411,27 @@ def import_workbook(resource: Resource, stream) -> ImportResult:
                 select(resource.model).where(getattr(resource.model, key).in_([str(c) for c in seen]))
             ).scalars()
         }
+    with all_or_nothing(errors, len(rows)):
+        result = _import_rows(resource, rows, existing, errors)
+    return result
+
+
+@contextlib.contextmanager
+def all_or_nothing(errors: list[RowError], rows: int):
+    """The writes of an import, in a savepoint: kept only if no row error was collected in ``errors`` by the end of
+    the block; otherwise rolled back and ImportFailed raised with every error, in row order. Any exception also
+    rolls the savepoint back. Every Excel import (master data, prices, opening stock, payments) goes through this."""
     savepoint = db.session.begin_nested()
     try:
-        result = _import_rows(resource, rows, existing, errors)
+        yield
     except BaseException:
         savepoint.rollback()
         raise
     if errors:
         savepoint.rollback()
         errors.sort(key=lambda e: (e.row or 0))
-        raise ImportFailed(errors, len(rows))
+        raise ImportFailed(errors, rows)
     savepoint.commit()
-    return result
 
 
 def _import_rows(resource: Resource, rows, existing: dict, errors: list[RowError]) -> ImportResult:
