@@ -11,8 +11,24 @@ from flask_babel import gettext as _
 from flask_smorest import Api as _SmorestApi
 from flask_smorest import Blueprint  # noqa: F401  (re-exported for the domain packages)
 from flask_smorest.arguments import ArgumentsMixin
+from marshmallow import Schema, fields, validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
+
+
+class PageArgs(Schema):
+    """Query arguments of every paginated list endpoint."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class PageMeta(Schema):
+    """The paging fields of every list response (subclasses add ``items``)."""
+
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
 
 
 class _Parser(FlaskParser):

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.api_base import PageArgs, PageMeta
 from distribution.models.agreements import AgreementStatus, RebateBasis
 
 STATUSES = [s.value for s in AgreementStatus]
@@ -75,13 +76,11 @@ class NoteSchema(Schema):
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
-class AgreementListArgsSchema(Schema):
+class AgreementListArgsSchema(PageArgs):
     distributor = fields.String(metadata={"description": "distributor code"})
     status = fields.String(validate=validate.OneOf(STATUSES))
     year = fields.Integer(validate=validate.Range(min=2000, max=2100),
                           metadata={"description": "agreements whose period touches this calendar year"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 # -- output -------------------------------------------------------------------------------------------------------
@@ -152,11 +151,8 @@ class AgreementSummarySchema(Schema):
     status = fields.String()
 
 
-class AgreementPageSchema(Schema):
+class AgreementPageSchema(PageMeta):
     items = fields.List(fields.Nested(AgreementSummarySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class AchievementRowSchema(Schema):

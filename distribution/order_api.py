@@ -16,7 +16,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from app.api_base import Blueprint, error_response
+from app.api_base import Blueprint, PageArgs, PageMeta, error_response
 from app.auth.security import roles_required
 from app.extensions import db
 from app.masterdata.services import paginate
@@ -70,14 +70,12 @@ class SalesOrderShipSchema(Schema):
                         metadata={"description": "base quantities per order line; default: every backorder"})
 
 
-class SalesOrderListArgsSchema(Schema):
+class SalesOrderListArgsSchema(PageArgs):
     distributor = fields.String(load_default=None, metadata={"description": "distributor code"})
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in OrderStatus]))
     q = fields.String(load_default=None)
     date_from = fields.Date(load_default=None)
     date_to = fields.Date(load_default=None)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class SalesOrderOutSchema(Schema):
@@ -106,11 +104,8 @@ class SalesOrderSummarySchema(Schema):
     total = fields.Decimal(as_string=True)
 
 
-class SalesOrderPageSchema(Schema):
+class SalesOrderPageSchema(PageMeta):
     items = fields.List(fields.Nested(SalesOrderSummarySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 def _s(value) -> str | None:

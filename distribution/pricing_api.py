@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, select
 
 from app import clock
-from app.api_base import Blueprint, error_response
+from app.api_base import Blueprint, PageArgs, PageMeta, error_response
 from app.extensions import db
 from app.masterdata.services import ImportFailed
 from app.models import Distributor, Product
@@ -61,11 +61,6 @@ class Price(fields.Field):
             raise ValidationError(_("Not a valid price.")) from None
 
 
-class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-
-
 class PriceListArgs(PageArgs):
     kind = fields.String(validate=validate.OneOf([k.value for k in PriceListKind]))
     q = fields.String(metadata={"description": "search in code and name"})
@@ -99,11 +94,8 @@ class PriceListOut(Schema):
     note = fields.String(allow_none=True)
 
 
-class PriceListPage(Schema):
+class PriceListPage(PageMeta):
     items = fields.List(fields.Nested(PriceListOut))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class ItemArgs(PageArgs):
@@ -146,11 +138,8 @@ class PriceItemOut(Schema):
     note = fields.String(allow_none=True)
 
 
-class PriceItemPage(Schema):
+class PriceItemPage(PageMeta):
     items = fields.List(fields.Nested(PriceItemOut))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class FloorArgs(PageArgs):
@@ -176,11 +165,8 @@ class FloorOut(Schema):
     note = fields.String(allow_none=True)
 
 
-class FloorPage(Schema):
+class FloorPage(PageMeta):
     items = fields.List(fields.Nested(FloorOut))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class ResolveArgs(Schema):

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from app.api_base import PageArgs, PageMeta
+
 STATUSES = ("released", "quarantined", "recalled")
-
-
-class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class StockArgs(PageArgs):
@@ -42,11 +39,8 @@ class StockRow(Schema):
     quantity = fields.Integer()
 
 
-class StockPage(Schema):
+class StockPage(PageMeta):
     items = fields.List(fields.Nested(StockRow))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
     quantity = fields.Integer(metadata={"description": "total quantity of all matching rows"})
 
 
@@ -70,11 +64,8 @@ class LotOut(Schema):
     on_hand = fields.Integer(metadata={"description": "at the locations the caller may see"})
 
 
-class LotPage(Schema):
+class LotPage(PageMeta):
     items = fields.List(fields.Nested(LotOut))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class LotIn(Schema):
@@ -115,11 +106,8 @@ class MovementOut(Schema):
     actor = fields.String()
 
 
-class MovementPage(Schema):
+class MovementPage(PageMeta):
     items = fields.List(fields.Nested(MovementOut))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class MovementIn(Schema):

@@ -6,9 +6,9 @@ from flask import abort, request
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
-from app.api_base import Blueprint, error_response
+from app.api_base import Blueprint, PageArgs, PageMeta, error_response
 from app.extensions import db
 from app.masterdata import services
 from app.masterdata.resources import RESOURCES
@@ -34,22 +34,17 @@ def import_error(exc: services.ImportFailed):
 def _list_args_schema(resource) -> type[Schema]:
     attrs = {
         "q": fields.String(metadata={"description": "search in " + ", ".join(resource.search)}),
-        "page": fields.Integer(load_default=1, validate=validate.Range(min=1)),
-        "per_page": fields.Integer(load_default=50, validate=validate.Range(min=1, max=500)),
         "sort": fields.String(metadata={"description": "field name, '-' prefix for descending"}),
     }
     for name in resource.filters:
         attrs[name] = fields.String()
     camel = "".join(p.capitalize() for p in resource.name.split("_"))
-    return type(f"{camel}ListArgs", (Schema,), attrs)
+    return type(f"{camel}ListArgs", (PageArgs,), attrs)
 
 
 def _page_schema(resource) -> type[Schema]:
     camel = "".join(p.capitalize() for p in resource.name.split("_"))
-    return type(f"{camel}Page", (Schema,), {
-        "items": fields.List(fields.Nested(resource.output_schema())),
-        "page": fields.Integer(), "per_page": fields.Integer(), "total": fields.Integer(),
-    })
+    return type(f"{camel}Page", (PageMeta,), {"items": fields.List(fields.Nested(resource.output_schema()))})
 
 
 class _ImportResultSchema(Schema):
