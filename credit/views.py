@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from app import charts, clock
 from app.auth.security import roles_required
+from app.downloads import xlsx_response
 from app.extensions import db
 from app.masterdata.services import ImportFailed
 from app.models import Distributor
@@ -24,7 +25,6 @@ from credit.services import CreditError
 READ = ("admin", "channel_manager", "finance", "viewer", "distributor")
 STAFF = ("admin", "channel_manager", "finance", "viewer")
 DECIDE = ("admin", "finance")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def bucket_label(key: str) -> str:
@@ -193,8 +193,8 @@ def statement_pdf(distributor_id):
 @roles_required(*READ)
 def statement_xlsx(distributor_id):
     st = _statement(distributor_id)
-    return send_file(io.BytesIO(reports.statement_workbook(st)), mimetype=XLSX, as_attachment=True,
-                     download_name=f"statement-{st.distributor.code}-{st.date_from}-{st.date_to}.xlsx")
+    return xlsx_response(reports.statement_workbook(st),
+                         f"statement-{st.distributor.code}-{st.date_from}-{st.date_to}.xlsx")
 
 
 def money(value: Decimal | None) -> str:

@@ -15,8 +15,6 @@ from distribution.agreement_jobs import AgreementGap, gap_reason_label
 from distribution.agreements import SELL_IN_SOURCE, agreement_achievement, status_label
 from distribution.models.agreements import Agreement
 
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
 LIST_HEADERS = ["协议编号", "经销商编码", "经销商名称", "开始日期", "结束日期", "状态", "账期(天)",
                 "建议授信额度", "保证金", "授权产品", "授权产品线", "授权区域", "指定终端", "提交人", "提交时间",
                 "审批人", "审批时间", "备注"]

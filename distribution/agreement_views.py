@@ -7,15 +7,14 @@ its own agreements only (tenant scoping) and takes no action.
 
 from __future__ import annotations
 
-import io
-
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
 
 from app import clock
 from app.auth.security import roles_required
+from app.downloads import xlsx_response
 from app.extensions import db
 from app.masterdata.services import paginate
 from distribution import agreement_reports as reports
@@ -77,8 +76,7 @@ def agreements():
 @roles_required(*READER_ROLES)
 def agreement_export():
     rows = db.session.execute(list_agreements(**_list_filters())).scalars().all()
-    return send_file(io.BytesIO(reports.agreements_workbook(rows)), as_attachment=True,
-                     download_name="agreements.xlsx", mimetype=reports.XLSX_MIMETYPE)
+    return xlsx_response(reports.agreements_workbook(rows), "agreements.xlsx")
 
 
 # -- detail and achievement ---------------------------------------------------------------------------------------
@@ -99,8 +97,7 @@ def agreement_detail(agreement_id):
 @roles_required(*READER_ROLES)
 def agreement_achievement_export(agreement_id):
     agreement = _agreement_or_404(agreement_id)
-    return send_file(io.BytesIO(reports.achievement_workbook(agreement)), as_attachment=True,
-                     download_name=f"{agreement.number}-achievement.xlsx", mimetype=reports.XLSX_MIMETYPE)
+    return xlsx_response(reports.achievement_workbook(agreement), f"{agreement.number}-achievement.xlsx")
 
 
 # -- create and edit drafts ---------------------------------------------------------------------------------------
@@ -201,5 +198,4 @@ def agreement_gaps_page():
 @bp.get("/agreement-gaps/export.xlsx")
 @roles_required(*STAFF)
 def agreement_gaps_export():
-    return send_file(io.BytesIO(reports.gaps_workbook(agreement_gaps())), as_attachment=True,
-                     download_name="distributors-without-agreement.xlsx", mimetype=reports.XLSX_MIMETYPE)
+    return xlsx_response(reports.gaps_workbook(agreement_gaps()), "distributors-without-agreement.xlsx")

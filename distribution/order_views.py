@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from openpyxl import Workbook
@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from app import clock
 from app.auth.security import roles_required
+from app.downloads import xlsx_response
 from app.extensions import db
 from app.masterdata.services import neutralise, paginate
 from app.models import Distributor
@@ -80,9 +81,7 @@ def order_export():
                 "；".join(o.credit_reasons or []))])
     out = io.BytesIO()
     wb.save(out)
-    out.seek(0)
-    return send_file(out, as_attachment=True, download_name=f"orders-{clock.today().isoformat()}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(out.getvalue(), f"orders-{clock.today().isoformat()}.xlsx")
 
 
 def _form_lines() -> list[dict]:

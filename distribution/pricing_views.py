@@ -6,18 +6,18 @@ its own distributor; tenant scoping in app.tenancy keeps every other distributor
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from app import clock
 from app.auth.security import roles_required
+from app.downloads import xlsx_response
 from app.extensions import db
 from app.masterdata.services import ImportFailed, error_report_workbook
 from app.models import AuditLog, Distributor, Product, Region
@@ -27,7 +27,6 @@ from distribution.models.pricing import PriceItem, PriceList, QuantityUnit
 
 READERS = ("admin", "channel_manager", "finance", "viewer")
 WRITERS = ("admin", "channel_manager")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _price_list(price_list_id: int) -> PriceList:
@@ -187,7 +186,7 @@ def end_price_item(item_id):
 def export_price_list(price_list_id):
     pl = _price_list(price_list_id)
     data = price_excel.export_items(pl, clock.today())
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"price-list-{pl.id}.xlsx", mimetype=XLSX)
+    return xlsx_response(data, f"price-list-{pl.id}.xlsx")
 
 
 @bp.route("/price-lists/<int:price_list_id>/import", methods=["GET", "POST"])

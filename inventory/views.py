@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from app import charts
 from app.auth.security import roles_required
+from app.downloads import xlsx_response
 from app.extensions import db
 from app.masterdata.services import ImportFailed
 from inventory import bp, channel, expiry, labels, opening, recording, reports, services, stock, trace
@@ -19,7 +20,6 @@ READ = ("admin", "channel_manager", "finance", "viewer", "distributor")
 STAFF = ("admin", "channel_manager", "finance", "viewer")  # the recall trace names every holder: ours only
 WRITE = ("admin", "channel_manager")
 PER_PAGE = 50
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.context_processor
@@ -30,7 +30,7 @@ def _labels():
 
 
 def _xlsx(name: str, data: bytes):
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"{name}.xlsx", mimetype=XLSX)
+    return xlsx_response(data, f"{name}.xlsx")
 
 
 def _stock_filters() -> stock.StockFilters:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from app.downloads import xlsx_response
 from app.extensions import db
 from app.masterdata import services
 from app.masterdata.resources import RESOURCES
@@ -143,8 +143,7 @@ def export_records(name):
     stmt = services.list_query(resource, request.args.get("q"), _filters(resource), request.args.get("sort"))
     rows = db.session.execute(stmt).scalars().unique().all()
     data = services.export_workbook(resource, rows)
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"{name}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(data, f"{name}.xlsx")
 
 
 @bp.get(f"/<any({_NAMES}):name>/template.xlsx")
@@ -152,8 +151,7 @@ def export_records(name):
 def import_template(name):
     resource = _resource(name, "write")
     data = services.export_workbook(resource, [])
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"{name}-template.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_response(data, f"{name}-template.xlsx")
 
 
 @bp.route(f"/<any({_NAMES}):name>/import", methods=["GET", "POST"])
