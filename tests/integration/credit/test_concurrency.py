@@ -1,41 +1,29 @@
 """Many threads reserving credit for one distributor at once never together exceed its limit (PostgreSQL row lock
 on the credit account, real commits)."""
 
-import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import REGIONS_DIR, create_database, drop_database, make_app
+from tests.concurrency import committed_app as committed
+from tests.concurrency import run_concurrently
 
 DB = "drp_test_credit_concurrency"
 
 
+def _seed():
+    from app.masterdata import services as md
+    from app.masterdata.resources import distributors
+
+    md.save_record(distributors, {"code": "CC-CR", "name": "并发信用医药", "tier": 1, "region_code": "330100",
+                                  "licence_no": "x", "licence_expiry": "2030-01-01"})
+
+
 @pytest.fixture(scope="module")
 def committed_app(tmp_path_factory):
-    url = create_database(DB)
-    app = make_app(url, tmp_path_factory.mktemp("credit"))
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        from app.extensions import db
-        from app.masterdata import services as md
-        from app.masterdata.regions import import_regions
-        from app.masterdata.resources import distributors
-
-        upgrade()
-        import_regions(REGIONS_DIR)
-        md.save_record(distributors, {"code": "CC-CR", "name": "并发信用医药", "tier": 1, "region_code": "330100",
-                                      "licence_no": "x", "licence_expiry": "2030-01-01"})
-        db.session.commit()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        from app.extensions import db
-
-        db.engine.dispose()
-    drop_database(DB)
+    with committed(DB, tmp_path_factory.mktemp("credit"), _seed) as app:
+        yield app
 
 
 def test_concurrent_reservations_never_exceed_the_limit(committed_app):
@@ -52,29 +40,12 @@ def test_concurrent_reservations_never_exceed_the_limit(committed_app):
         db.session.commit()
         db.session.remove()
 
-    barrier = threading.Barrier(n)
-    results, errors = [None] * n, []
+    def reserve(i):
+        from credit import services
 
-    def runner(i):
-        with app.app_context():
-            from app.extensions import db
-            from credit import services
+        return services.check_and_reserve(did, f"CC-SO-{i}", Decimal("100.00")).approved
 
-            try:
-                barrier.wait(timeout=10)
-                results[i] = services.check_and_reserve(did, f"CC-SO-{i}", Decimal("100.00")).approved
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
-                db.session.rollback()
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results, errors = run_concurrently(app, n, reserve)
     assert errors == []
     assert results.count(True) == 7 and results.count(False) == n - 7
     with app.app_context():

@@ -3,99 +3,75 @@ never together pass the credit limit: the approved total stays within it and the
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import REGIONS_DIR, create_database, drop_database, make_app
+from tests.concurrency import committed_app as committed
+from tests.concurrency import run_concurrently
 
 DB = "drp_test_order_concurrency"
 THREADS = 24
 LIMIT = Decimal("1000.00")  # each order: 1 case of 10 × 11.0000 = 110.00 → at most 9 fit
 
 
+def _seed():
+    from app.auth.services import create_user
+    from app.extensions import db
+    from app.masterdata import services as md
+    from app.masterdata.resources import distributors, product_lines, products
+    from credit import services as credit
+    from distribution import agreements, price_lists
+    from distribution.agreement_schemas import AgreementInSchema
+
+    md.save_record(product_lines, {"code": "OC", "name": "并发"})
+    md.save_record(products, {"code": "OC-P", "generic_name": "并发药", "specification": "1", "dosage_form": "片剂",
+                              "base_unit": "盒", "pack_size": 10, "shelf_life_months": 36,
+                              "product_line_code": "OC"})
+    d = md.save_record(distributors, {"code": "OC-D", "name": "并发医药", "tier": 1, "region_code": "330100",
+                                      "licence_no": "x", "licence_expiry": "2030-01-01"})
+    cm1 = create_user("oc-cm1", "Test-password-1", "channel_manager")
+    cm2 = create_user("oc-cm2", "Test-password-1", "channel_manager")
+    create_user("oc-fin", "Test-password-1", "finance")
+    tier1 = price_lists.save_price_list({"code": "OC-T1", "name": "一级", "kind": "tier1_supply"})
+    price_lists.add_item(tier1, db.session.execute(select(products.model).where(products.model.code == "OC-P"))
+                         .scalar_one(), 1, "base", Decimal("11.0000"), date(2026, 1, 1))
+    a = agreements.create_draft(AgreementInSchema().load({
+        "distributor_code": "OC-D", "start_date": "2026-01-01", "end_date": "2026-12-31",
+        "payment_terms_days": 30, "proposed_credit_limit": "1000.00", "product_codes": ["OC-P"],
+        "region_codes": ["330000"]}), cm1)
+    agreements.submit_agreement(a, cm1)
+    agreements.approve_agreement(a, cm2)
+    credit.set_credit_terms(d, limit=LIMIT, reason="test")
+
+
 @pytest.fixture(scope="module")
 def committed_app(tmp_path_factory):
-    url = create_database(DB)
-    app = make_app(url, tmp_path_factory.mktemp("orders"))
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        from app.auth.services import create_user
-        from app.extensions import db
-        from app.masterdata import services as md
-        from app.masterdata.regions import import_regions
-        from app.masterdata.resources import distributors, product_lines, products
-        from credit import services as credit
-        from distribution import agreements, price_lists
-        from distribution.agreement_schemas import AgreementInSchema
-
-        upgrade()
-        import_regions(REGIONS_DIR)
-        md.save_record(product_lines, {"code": "OC", "name": "并发"})
-        md.save_record(products, {"code": "OC-P", "generic_name": "并发药", "specification": "1", "dosage_form": "片剂",
-                                  "base_unit": "盒", "pack_size": 10, "shelf_life_months": 36,
-                                  "product_line_code": "OC"})
-        d = md.save_record(distributors, {"code": "OC-D", "name": "并发医药", "tier": 1, "region_code": "330100",
-                                          "licence_no": "x", "licence_expiry": "2030-01-01"})
-        cm1 = create_user("oc-cm1", "Test-password-1", "channel_manager")
-        cm2 = create_user("oc-cm2", "Test-password-1", "channel_manager")
-        create_user("oc-fin", "Test-password-1", "finance")
-        tier1 = price_lists.save_price_list({"code": "OC-T1", "name": "一级", "kind": "tier1_supply"})
-        price_lists.add_item(tier1, db.session.execute(select(products.model).where(products.model.code == "OC-P"))
-                             .scalar_one(), 1, "base", Decimal("11.0000"), date(2026, 1, 1))
-        a = agreements.create_draft(AgreementInSchema().load({
-            "distributor_code": "OC-D", "start_date": "2026-01-01", "end_date": "2026-12-31",
-            "payment_terms_days": 30, "proposed_credit_limit": "1000.00", "product_codes": ["OC-P"],
-            "region_codes": ["330000"]}), cm1)
-        agreements.submit_agreement(a, cm1)
-        agreements.approve_agreement(a, cm2)
-        credit.set_credit_terms(d, limit=LIMIT, reason="test")
-        db.session.commit()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        from app.extensions import db
-
-        db.engine.dispose()
-    drop_database(DB)
+    with committed(DB, tmp_path_factory.mktemp("orders"), _seed) as app:
+        yield app
 
 
 def test_concurrent_orders_never_exceed_the_limit(committed_app):
     app = committed_app
-    barrier = threading.Barrier(THREADS)
-    statuses, errors = [], []
 
-    def place(i):
-        with app.app_context():
-            from app.extensions import db
-            from app.models import Distributor, User
-            from app.tenancy import acting_as, actor_for_user
-            from distribution.orders import place_order
+    def load(i):
+        from app.extensions import db
+        from app.models import Distributor, User
 
-            try:
-                user = db.session.execute(select(User).where(User.username == "oc-cm1")).scalar_one()
-                d = db.session.execute(select(Distributor).where(Distributor.code == "OC-D")).scalar_one()
-                db.session.commit()  # start the placement itself in a fresh transaction, all at once
-                barrier.wait(timeout=20)
-                with acting_as(actor_for_user(user)):
-                    order = place_order(d, [{"product_code": "OC-P", "quantity": 1, "unit": "case"}], user)
-                    statuses.append(order.status)
-                    db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
-                db.session.rollback()
-                errors.append(exc)
-            finally:
-                db.session.remove()
+        user = db.session.execute(select(User).where(User.username == "oc-cm1")).scalar_one()
+        return user, db.session.execute(select(Distributor).where(Distributor.code == "OC-D")).scalar_one()
 
-    threads = [threading.Thread(target=place, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    def place(i, loaded):
+        from app.tenancy import acting_as, actor_for_user
+        from distribution.orders import place_order
+
+        user, d = loaded
+        with acting_as(actor_for_user(user)):
+            return place_order(d, [{"product_code": "OC-P", "quantity": 1, "unit": "case"}], user).status
+
+    statuses, errors = run_concurrently(app, THREADS, place, prepare=load, timeout=120)
     assert errors == []
     assert len(statuses) == THREADS
     with app.app_context():

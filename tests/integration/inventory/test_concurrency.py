@@ -1,71 +1,34 @@
 """Concurrent allocations on PostgreSQL cannot take the same units twice (row locks), with real commits."""
 
-import threading
 from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import REGIONS_DIR, create_database, drop_database, make_app
+from tests.concurrency import committed_app as committed
+from tests.concurrency import run_concurrently
+
+
+def _seed():
+    from app.extensions import db
+    from app.masterdata import services as md
+    from app.masterdata.resources import distributors, product_lines, products
+    from app.models import StockLocation
+
+    md.save_record(product_lines, {"code": "CC", "name": "并发"})
+    md.save_record(products, {"code": "CC-P", "generic_name": "并发药", "specification": "1", "dosage_form": "片剂",
+                              "base_unit": "盒", "pack_size": 10, "shelf_life_months": 36,
+                              "product_line_code": "CC"})
+    for i in range(4):
+        md.save_record(distributors, {"code": f"CC-D{i}", "name": f"并发医药{i}", "tier": 1,
+                                      "region_code": "330100", "licence_no": "x", "licence_expiry": "2030-01-01"})
+    db.session.add(StockLocation(code="CC-WH", name="总仓", kind="manufacturer"))
 
 
 @pytest.fixture(scope="module")
 def committed_app(tmp_path_factory):
-    url = create_database("drp_test_inventory_concurrency")
-    app = make_app(url, tmp_path_factory.mktemp("inv"))
-    with app.app_context():
-        from flask_migrate import upgrade
-
-        from app.extensions import db
-        from app.masterdata import services as md
-        from app.masterdata.regions import import_regions
-        from app.masterdata.resources import distributors, product_lines, products
-        from app.models import StockLocation
-
-        upgrade()
-        import_regions(REGIONS_DIR)
-        md.save_record(product_lines, {"code": "CC", "name": "并发"})
-        md.save_record(products, {"code": "CC-P", "generic_name": "并发药", "specification": "1", "dosage_form": "片剂",
-                                  "base_unit": "盒", "pack_size": 10, "shelf_life_months": 36,
-                                  "product_line_code": "CC"})
-        for i in range(4):
-            md.save_record(distributors, {"code": f"CC-D{i}", "name": f"并发医药{i}", "tier": 1,
-                                          "region_code": "330100", "licence_no": "x", "licence_expiry": "2030-01-01"})
-        db.session.add(StockLocation(code="CC-WH", name="总仓", kind="manufacturer"))
-        db.session.commit()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        from app.extensions import db
-
-        db.engine.dispose()
-    drop_database("drp_test_inventory_concurrency")
-
-
-def _run_threads(app, n, work):
-    barrier = threading.Barrier(n)
-    results, errors = [None] * n, []
-
-    def runner(i):
-        with app.app_context():
-            from app.extensions import db
-
-            try:
-                barrier.wait(timeout=10)
-                results[i] = work(i)
-                db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
-                db.session.rollback()
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results, errors
+    with committed("drp_test_inventory_concurrency", tmp_path_factory.mktemp("inv"), _seed) as app:
+        yield app
 
 
 def test_concurrent_allocate_and_ship_never_oversells(committed_app):
@@ -98,7 +61,7 @@ def test_concurrent_allocate_and_ship_never_oversells(committed_app):
             services.post_movement("shipment", lot, pick.quantity, from_location=wh, to_location=dest)
         return allocation.allocated
 
-    results, errors = _run_threads(app, 4, ship)
+    results, errors = run_concurrently(app, 4, ship)
     assert errors == []
     assert sorted(results) == [0, 20, 50, 50]  # 120 units for 4 × 50: the last gets nothing, one gets the rest
     with app.app_context():
