@@ -8,40 +8,54 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from jinja2 import pass_context
 
-# (endpoint, kwargs, label, roles); the one place navigation is defined
+ALL = ("admin", "channel_manager", "finance", "viewer", "distributor")
+STAFF = ("admin", "channel_manager", "finance", "viewer")
+
+# The menu groups, in order; an item names its group (None: a top-level link).
+GROUPS = {
+    "channel": _l("Channel"),
+    "stock": _l("Stock"),
+    "finance": _l("Finance"),
+    "master": _l("Master data"),
+    "admin": _l("Administration"),
+}
+
+# (group, endpoint, kwargs, label, roles); the one place navigation is defined
 NAV = [
-    ("core.home", {}, _l("Home"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("masterdata.list_records", {"name": "products"}, _l("Products"),
-     ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("masterdata.list_records", {"name": "distributors"}, _l("Distributors"),
-     ("admin", "channel_manager", "finance", "viewer")),
-    ("masterdata.list_records", {"name": "distributors"}, _l("My company"), ("distributor",)),
-    ("masterdata.list_records", {"name": "terminals"}, _l("Terminals"),
-     ("admin", "channel_manager", "finance", "viewer")),
-    ("masterdata.list_records", {"name": "target_lists"}, _l("Target terminals"),
+    (None, "core.home", {}, _l("Home"), ALL),
+    ("channel", "distribution.agreements", {}, _l("Agreements"), ALL),
+    ("channel", "distribution.prices_home", {}, _l("Prices"), ALL),
+    ("channel", "distribution.orders", {}, _l("Orders"), ALL),
+    ("stock", "inventory.stock_list", {}, _l("Stock"), ALL),
+    ("stock", "inventory.channel_matrix", {}, _l("Channel stock"), ALL),
+    ("stock", "inventory.near_expiry", {}, _l("Near expiry"), ALL),
+    ("stock", "inventory.trace_search", {}, _l("Recall trace"), STAFF),
+    ("stock", "masterdata.list_records", {"name": "locations"}, _l("Stock locations"), ALL),
+    ("finance", "credit.dashboard", {}, _l("Credit"), STAFF),
+    ("finance", "credit.dashboard", {}, _l("My credit"), ("distributor",)),
+    ("master", "masterdata.list_records", {"name": "products"}, _l("Products"), ALL),
+    ("master", "masterdata.list_records", {"name": "distributors"}, _l("Distributors"), STAFF),
+    ("master", "masterdata.list_records", {"name": "distributors"}, _l("My company"), ("distributor",)),
+    ("master", "masterdata.list_records", {"name": "terminals"}, _l("Terminals"), STAFF),
+    ("master", "masterdata.list_records", {"name": "target_lists"}, _l("Target terminals"),
      ("admin", "channel_manager", "viewer")),
-    ("distribution.agreements", {}, _l("Agreements"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("distribution.orders", {}, _l("Orders"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("masterdata.list_records", {"name": "locations"}, _l("Stock locations"),
-     ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("inventory.stock_list", {}, _l("Stock"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("inventory.channel_matrix", {}, _l("Channel stock"),
-     ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("inventory.near_expiry", {}, _l("Near expiry"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("inventory.trace_search", {}, _l("Recall trace"), ("admin", "channel_manager", "finance", "viewer")),
-    ("masterdata.list_records", {"name": "regions"}, _l("Regions"), ("admin", "channel_manager", "viewer")),
-    ("masterdata.list_records", {"name": "product_lines"}, _l("Product lines"), ("admin", "channel_manager")),
-    ("distribution.prices_home", {}, _l("Prices"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
-    ("credit.dashboard", {}, _l("Credit"), ("admin", "channel_manager", "finance", "viewer")),
-    ("credit.dashboard", {}, _l("My credit"), ("distributor",)),
-    ("auth.users", {}, _l("Users"), ("admin",)),
+    ("master", "masterdata.list_records", {"name": "regions"}, _l("Regions"), ("admin", "channel_manager", "viewer")),
+    ("master", "masterdata.list_records", {"name": "product_lines"}, _l("Product lines"), ("admin", "channel_manager")),
+    ("admin", "auth.users", {}, _l("Users"), ("admin",)),
 ]
 
 
 def nav_items():
+    """The current user's menu: [(group label or None, [(endpoint, kwargs, label), ...])], in NAV's group order.
+    A group with a single entry for this role is shown as a plain link."""
     if not current_user.is_authenticated:
         return []
-    return [(ep, kw, label) for ep, kw, label, roles in NAV if current_user.role in roles]
+    menu: dict[str | None, list] = {}
+    for group, ep, kw, label, roles in NAV:
+        if current_user.role in roles:
+            menu.setdefault(group, []).append((ep, kw, label))
+    order = [None, *GROUPS]
+    return [(GROUPS[g] if g and len(menu[g]) > 1 else None, menu[g]) for g in order if g in menu]
 
 
 def register(app: Flask) -> None:

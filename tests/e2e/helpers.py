@@ -90,3 +90,21 @@ def snap(page, name: str) -> None:
     """A screenshot to /tmp/e2e-<name>.png when E2E_SCREENSHOTS is set (for looking at the pages by eye)."""
     if os.environ.get("E2E_SCREENSHOTS"):
         page.screenshot(path=f"/tmp/e2e-{name}.png", full_page=True)
+
+
+def open_nav(page, label: str):
+    """Click the navigation entry ``label``: a top-level link, or an entry of a menu group (opened first; on a phone
+    the collapsed navigation is opened too). Returns the link."""
+    nav = page.locator("#nav")
+    if not nav.is_visible():
+        page.locator(".navbar-toggler").click()
+        page.wait_for_selector("#nav.show", state="visible")
+    link = nav.get_by_role("link", name=label, exact=True, include_hidden=True)
+    if not link.is_visible():
+        inner = page.get_by_role("link", name=label, exact=True, include_hidden=True)  # relative to each group
+        group = nav.locator(".dropdown").filter(has=inner)
+        group.locator(".dropdown-toggle").click()
+        link.wait_for(state="visible")
+    with page.expect_navigation():
+        link.click()
+    return link

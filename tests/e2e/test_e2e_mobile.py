@@ -18,7 +18,8 @@ def test_phone_navbar_collapses_and_opens_on_tap(e2e, new_page, page_log):
     login(page, e2e.base_url, e2e.seed.viewer)
 
     toggler = page.locator(".navbar-toggler")
-    products_link = page.locator("#nav").get_by_role("link", name=zh("Products"), exact=True)
+    products_link = page.locator("#nav").get_by_role("link", name=zh("Products"), exact=True, include_hidden=True)
+    master_menu = page.locator("#nav").get_by_role("button", name=zh("Master data"), exact=True)
     assert toggler.is_visible()
     assert not page.locator("#nav").is_visible()
     assert not products_link.is_visible()
@@ -30,6 +31,8 @@ def test_phone_navbar_collapses_and_opens_on_tap(e2e, new_page, page_log):
     toggler.tap()
     page.wait_for_selector("#nav.show", state="visible")
     assert toggler.get_attribute("aria-expanded") == "true"
+    assert not products_link.is_visible()  # inside its menu group, which opens on a tap
+    master_menu.tap()
     products_link.wait_for(state="visible")
     snap(page, "phone-open")
     with page.expect_navigation():

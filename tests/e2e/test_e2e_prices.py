@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import login, snap, zh
+from tests.e2e.helpers import login, open_nav, snap, zh
 
 pytestmark = pytest.mark.e2e
 
@@ -75,8 +75,7 @@ def test_distributor_sees_its_own_prices_only(e2e, new_page):
     base, seed = e2e.base_url, e2e.seed
     page = new_page()
     login(page, base, seed.distributor_user)
-    with page.expect_navigation():
-        page.locator("#nav").get_by_role("link", name=zh("Prices"), exact=True).click()
+    open_nav(page, zh("Prices"))
     assert page.url == f"{base}/distribution/my-prices"
     cards = page.locator("#my-prices [data-product]")
     assert [c.get_attribute("data-product") for c in cards.all()] == [seed.products[0], seed.products[1]]

@@ -39,8 +39,8 @@ def test_distributor_sees_only_its_own_company(e2e, distributor_page):
 def test_distributor_has_no_terminals(e2e, distributor_page):
     page = distributor_page
     nav = page.locator("#nav")
-    assert nav.get_by_role("link", name=zh("My company"), exact=True).count() == 1
-    assert nav.get_by_role("link", name=zh("Terminals"), exact=True).count() == 0
+    assert nav.get_by_role("link", name=zh("My company"), exact=True, include_hidden=True).count() == 1
+    assert nav.get_by_role("link", name=zh("Terminals"), exact=True, include_hidden=True).count() == 0
     assert page.locator('#nav a[href^="/terminals"]').count() == 0
     assert page.locator('#nav a[href^="/admin"]').count() == 0
     response = page.goto(f"{e2e.base_url}/terminals/")
