@@ -22,6 +22,8 @@ NAV = [
      ("admin", "channel_manager", "viewer")),
     ("distribution.agreements", {}, _l("Agreements"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("distribution.orders", {}, _l("Orders"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("distribution.returns", {}, _l("Returns"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("distribution.recalls", {}, _l("Recalls"), ("admin", "channel_manager", "finance", "viewer")),
     ("masterdata.list_records", {"name": "locations"}, _l("Stock locations"),
      ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("inventory.stock_list", {}, _l("Stock"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
