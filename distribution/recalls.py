@@ -216,7 +216,7 @@ def recall_dashboard(recall: Recall) -> RecallDashboard:
         row.recovered += ln.received_quantity or 0
         row.destroyed += (ln.received_quantity or 0) if ln.disposition == "destroy" else 0
         row.returns.append((ret_id, number, status))
-    for (d_id, lot_id), qty in db.session.execute(
+    for d_id, lot_id, qty in db.session.execute(
             select(StockBalance.distributor_id, StockBalance.lot_id, func.sum(StockBalance.quantity))
             .where(StockBalance.lot_id.in_(lot_ids), StockBalance.distributor_id.is_not(None))
             .group_by(StockBalance.distributor_id, StockBalance.lot_id)):

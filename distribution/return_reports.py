@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from flask_babel import gettext as _
 
+from app import clock
 from inventory.reports import table_workbook  # noqa: F401  (re-exported for the views)
 
 FONT = "STSong-Light"
@@ -94,7 +95,7 @@ def credit_note_pdf(ret, printed_on: date | None = None) -> bytes:
     from distribution.returns import disposition_label, reason_label
 
     d = ret.distributor
-    printed = _("Printed %(date)s", date=(printed_on or date.today()).isoformat())
+    printed = _("Printed %(date)s", date=(printed_on or clock.today()).isoformat())
     doc = _Doc(_("Credit note %(ref)s", ref=ret.credit_reference or ret.number), f"{ret.number} · {printed}")
     doc.heading(_("Credit note (return)"))
     doc.para(" · ".join((f"{_('Credit memo')}: {ret.credit_reference or '—'}", f"{_('Return')}: {ret.number}",
@@ -139,7 +140,7 @@ def recall_report_pdf(dash, printed_on: date | None = None) -> bytes:
     from distribution.returns import status_label as return_status
 
     r = dash.recall
-    printed = _("Printed %(date)s", date=(printed_on or date.today()).isoformat())
+    printed = _("Printed %(date)s", date=(printed_on or clock.today()).isoformat())
     doc = _Doc(_("Recall report %(number)s", number=r.number), f"{r.number} · {printed}", landscape_pages=True)
     doc.heading(_("Recall report %(number)s", number=r.number))
     closed = r.closed_at.date() if r.closed_at else "—"

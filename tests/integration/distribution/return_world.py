@@ -6,7 +6,8 @@ Business date 2026-06-15. Hand-computable figures:
     order 1, placed and shipped 2026-06-02 at the tier-1 price 12.3456: 4 cases of OW-P1 = 40 盒
              FEFO → L-EARLY 30 (exp 2026-09-01) + L-LATE 10 → invoice 370.37 + 123.46 = 493.83
              (L-SHORT has 29 days left then, below tier 1's 30: skipped)
-    order 2, placed and shipped 2026-06-10 at OW-D1's own price 11.0000 (from 06-05): 2 cases = 20 盒 → L-LATE 20 → 220.00
+    order 2, placed and shipped 2026-06-10 at OW-D1's own price 11.0000 (from 06-05): 2 cases = 20 盒
+             → L-LATE 20 → 220.00
     shipped to OW-D1: L-EARLY 30 @ 12.3456; L-LATE 10 @ 12.3456 (06-02) and 20 @ 11.0000 (06-10)
     receivable 713.83; exposure (limit 10000.00) open 713.83
     OW-D1 transferred 5 of L-EARLY to its tier-2 OW-D2 (as reported): OW-D1 holds L-EARLY 25, L-LATE 30
