@@ -69,9 +69,14 @@ def _recall(recall_id: int):
 
 
 def _chart(dash):
-    items = [(f"{h.code} · {h.lot_no}", h.outstanding, url_for("distribution.returns", recall=dash.recall.id,
-                                                                 distributor=h.code)) for h in dash.holders]
-    return charts.bar_chart(items, title=_("Outstanding per holder"), width=520, label_width=200, bar_height=20)
+    """Two bars per holder and lot, recovered and outstanding; each links to the holder's recall returns."""
+    items, recovered, outstanding = [], _("Recovered"), _("Outstanding")
+    for h in dash.holders:
+        link = url_for("distribution.returns", recall=dash.recall.id, distributor=h.code)
+        items += [(f"{h.code} · {h.lot_no} · {recovered}", h.recovered, link),
+                  (f"{h.code} · {h.lot_no} · {outstanding}", h.outstanding, link)]
+    return charts.bar_chart(items, title=_("Recovered and outstanding per holder"), width=640, label_width=260,
+                            bar_height=18)
 
 
 @bp.get("/recalls/<int:recall_id>")

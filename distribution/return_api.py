@@ -193,8 +193,8 @@ def serialise(r) -> dict:
         "credit": {"reference": r.credit_reference, "gross_amount": _s(r.gross_amount),
                    "restocking_fee": _s(r.restocking_fee), "amount": _s(r.credit_amount),
                    "credited_on": _s(r.credited_on and r.credited_on.isoformat())},
-        "events": [{"at": e.at.isoformat(), "actor": e.actor if staff else None, "from_status": e.from_status,
-                    "to_status": e.to_status, "note": e.note} for e in r.events],
+        "events": [{"at": e.at.isoformat(), "actor": e.actor if staff or e.actor_id == current_user.id else None,
+                    "from_status": e.from_status, "to_status": e.to_status, "note": e.note} for e in r.events],
     }
 
 

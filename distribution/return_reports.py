@@ -17,6 +17,11 @@ from inventory.reports import table_workbook  # noqa: F401  (re-exported for the
 FONT = "STSong-Light"
 
 
+def _fields(*pairs, sep: str = " · ") -> str:
+    """``label: value`` pairs on one line (labels translated by the caller, so the extractor sees them)."""
+    return sep.join(f"{label}: {value}" for label, value in pairs)
+
+
 def _money(v) -> str:
     return "" if v is None else f"{Decimal(v):,.2f}"
 
@@ -57,13 +62,15 @@ class _Doc:
 
         self.story.append(Spacer(1, mm_ * mm))
 
-    def table(self, headers, rows) -> None:
+    def table(self, headers, rows, widths_mm=None) -> None:
         from reportlab.lib import colors
         from reportlab.platypus import Table, TableStyle
 
         data = [[self.p(h) for h in headers]]
         data += [[self.p(c) for c in r] for r in rows] or [[self.p("—")] + [""] * (len(headers) - 1)]
-        t = Table(data, repeatRows=1)
+        from reportlab.lib.units import mm
+
+        t = Table(data, repeatRows=1, colWidths=[w * mm for w in widths_mm] if widths_mm else None)
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e9ecef")),
                                ("VALIGN", (0, 0), (-1, -1), "TOP")]))
@@ -98,12 +105,12 @@ def credit_note_pdf(ret, printed_on: date | None = None) -> bytes:
     printed = _("Printed %(date)s", date=(printed_on or clock.today()).isoformat())
     doc = _Doc(_("Credit note %(ref)s", ref=ret.credit_reference or ret.number), f"{ret.number} · {printed}")
     doc.heading(_("Credit note (return)"))
-    doc.para(" · ".join((f"{_('Credit memo')}: {ret.credit_reference or '—'}", f"{_('Return')}: {ret.number}",
-                         f"{_('Date')}: {ret.credited_on}")))
-    doc.para(f"{_('Distributor')}: {d.code} {d.name}")
+    doc.para(_fields((_("Credit memo"), ret.credit_reference or "—"), (_("Return"), ret.number),
+                     (_("Date"), ret.credited_on)))
+    doc.para(_fields((_("Distributor"), f"{d.code} {d.name}")))
     if ret.recall is not None:
-        doc.para(f"{_('Recall')}: {ret.recall.number}")
-    doc.heading(_("Lines"), 2)
+        doc.para(_fields((_("Recall"), ret.recall.number)))
+    doc.heading(_("Return lines"), 2)
     rows = []
     for ln in ret.lines:
         if not ln.received_quantity:
@@ -121,15 +128,15 @@ def credit_note_pdf(ret, printed_on: date | None = None) -> bytes:
             rows.append(("", "", "", "", _("Restocking fee %(pct)s%%", pct=f"{ln.restocking_fee_pct:g}"), "", "", "",
                          f"-{_money(ln.restocking_fee)}"))
     doc.table([_("Product"), _("Lot"), _("Reason"), _("Disposition"), _("Invoice"), _("Shipped"), _("Quantity"),
-               _("Original unit price"), _("Amount")], rows)
+               _("Original unit price"), _("Amount")], rows, widths_mm=(32, 18, 15, 17, 34, 19, 12, 16, 17))
     doc.space(4)
-    doc.para(" · ".join((f"{_('Original value')}: {_money(ret.gross_amount)}",
-                         f"{_('Restocking fee')}: {_money(ret.restocking_fee)}",
-                         f"{_('Credited')}: {_money(ret.credit_amount)}")))
+    doc.para(_fields((_("Original value"), _money(ret.gross_amount)), (_("Restocking fee"), _money(ret.restocking_fee)),
+                     (_("Credited"), _money(ret.credit_amount))))
     doc.para(_("The credit reduces the receivable of %(name)s; it is applied to the original invoice first.",
                name=d.name))
     doc.space(10)
-    doc.para(f"{_('Issued by')}: ______________________    {_('Received by (stamp)')}: ______________________")
+    doc.para(_fields((_("Issued by"), "______________________"), (_("Received by (stamp)"), "______________________"),
+                     sep="    "))
     return doc.build()
 
 
@@ -144,13 +151,13 @@ def recall_report_pdf(dash, printed_on: date | None = None) -> bytes:
     doc = _Doc(_("Recall report %(number)s", number=r.number), f"{r.number} · {printed}", landscape_pages=True)
     doc.heading(_("Recall report %(number)s", number=r.number))
     closed = r.closed_at.date() if r.closed_at else "—"
-    doc.para(" · ".join((f"{_('Class')}: {class_label(r.recall_class)}", f"{_('Status')}: {status_label(r.status)}",
-                         f"{_('Opened')}: {r.opened_on}", f"{_('Closed')}: {closed}")))
-    doc.para(f"{_('Reason')}: {r.reason}")
+    doc.para(_fields((_("Class"), class_label(r.recall_class)), (_("Status"), status_label(r.status)),
+                     (_("Opened"), r.opened_on), (_("Closed"), closed)))
+    doc.para(_fields((_("Reason"), r.reason)))
     if r.close_note:
-        doc.para(f"{_('Closing note')}: {r.close_note}")
-    doc.para(" · ".join((f"{_('Held when opened')}: {dash.held}", f"{_('Recovered')}: {dash.recovered}",
-                         f"{_('Outstanding')}: {dash.outstanding}", f"{_('Recovered')} {dash.recovered_pct}%")))
+        doc.para(_fields((_("Closing note"), r.close_note)))
+    doc.para(_fields((_("Held when opened"), dash.held), (_("Recovered"), f"{dash.recovered} ({dash.recovered_pct}%)"),
+                     (_("Outstanding"), dash.outstanding)))
     doc.heading(_("Lots"), 2)
     doc.table([_("Product"), _("Lot"), _("Manufactured"), _("Expires"), _("On hand in the channel")],
               [(f"{p.code} {p.generic_name} {p.specification}", lot.lot_no, lot.manufactured_on, lot.expires_on,
