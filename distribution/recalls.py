@@ -128,9 +128,27 @@ def open_recall(lots: Sequence, reason: str, recall_class: str, user, on_date: d
         merged: dict[int, tuple[Lot, int]] = {}
         for lot, qty in held:  # a distributor with two locations holding the lot returns both in one line
             merged[lot.id] = (lot, merged.get(lot.id, (lot, 0))[1] + qty)
-        create_recall_return(db.session.get(Distributor, distributor_id), list(merged.values()), recall, user,
-                             on_date)
+        ret = create_recall_return(db.session.get(Distributor, distributor_id), list(merged.values()), recall, user,
+                                   on_date)
+        _notify(recall, "distributor", distributor_id, f"/distribution/returns/{ret.id}")
+    _notify(recall, "channel_manager", None, f"/distribution/recalls/{recall.id}")
+    db.session.flush()
     return recall
+
+
+def _notify(recall: Recall, role: str, distributor_id: int | None, link: str) -> None:
+    from flask_babel import force_locale
+
+    from app.models import Notification
+
+    lots = ", ".join(rl.lot.lot_no for rl in recall.lots)
+    with force_locale("zh"):
+        title = _("Recall %(number)s: lots %(lots)s are blocked; return what you hold.", number=recall.number,
+                  lots=lots) if distributor_id else _("Recall %(number)s opened: lots %(lots)s.",
+                                                      number=recall.number, lots=lots)
+    db.session.add(Notification(audience_role=role, distributor_id=distributor_id, kind="recall",
+                                dedupe_key=f"recall:{recall.id}:{role}:{distributor_id or 0}", title=title,
+                                body=recall.reason, link=link))
 
 
 # -- the dashboard ------------------------------------------------------------------------------------------------

@@ -50,6 +50,14 @@ def test_open_blocks_traces_and_drives_returns(rw, db_session):
     assert [(h.code, h.lot_no, h.held, h.requested) for h in dash.holders] == [
         ("OW-D1", "L-EARLY", 25, 25), ("OW-D1", "L-LATE", 30, 30), ("OW-D2", "L-EARLY", 5, 5)]
     assert [(h.code, h.lot_no, h.held) for h in dash.ours] == [("OW-WH", "L-LATE", 20)]
+    from app.models import Notification
+
+    told = db_session.execute(select(Notification.audience_role, Notification.distributor_id, Notification.link)
+                              .where(Notification.kind == "recall")).all()
+    assert sorted(told, key=str) == sorted([("channel_manager", None, f"/distribution/recalls/{recall.id}"),
+                                            ("distributor", rw.d.id, f"/distribution/returns/{by_dist['OW-D1'].id}"),
+                                            ("distributor", rw.d2.id, f"/distribution/returns/{by_dist['OW-D2'].id}")],
+                                           key=str)
 
 
 def test_recalled_lots_are_never_allocated_or_shipped(rw):
