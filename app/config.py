@@ -67,6 +67,9 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "DOI_OVER_DAYS": int(env.get("DOI_OVER_DAYS", "90")),
         "DOI_TARGET_OVERRIDES": {},
         "NEAR_EXPIRY_WINDOWS": tuple(int(x) for x in env.get("NEAR_EXPIRY_WINDOWS", "180,90,30").split(",")),
+        # returns: the return policy (distribution.return_rules.ReturnPolicy documents each key and its default;
+        # any key left out keeps its default)
+        "RETURN_POLICY": _return_policy(env),
         # Celery: Redis when configured, otherwise a broker in the instance folder so a worker and beat
         # still run with no server installed.
         "CELERY": {
@@ -127,6 +130,24 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         if celery_over:
             cfg["CELERY"] = {**cfg["CELERY"], **celery_over}
     return cfg
+
+
+_RETURN_POLICY_ENV = {
+    "RETURN_NEAR_EXPIRY_DAYS": "near_expiry_window_days",
+    "RETURN_DAMAGE_REPORT_DAYS": "damaged_report_days",
+    "RETURN_WRONG_SHIPMENT_DAYS": "wrong_shipment_report_days",
+    "RETURN_OVERSTOCK_MIN_SHELF_DAYS": "overstock_min_shelf_days",
+    "RETURN_OVERSTOCK_FEE_PCT": "overstock_restocking_fee_pct",
+}
+
+
+def _return_policy(env) -> dict:
+    """The return policy's settings given in the environment (e.g. ``RETURN_NEAR_EXPIRY_DAYS=60``)."""
+    out: dict = {}
+    for var, key in _RETURN_POLICY_ENV.items():
+        if env.get(var, "").strip():
+            out[key] = env[var].strip() if key.endswith("_pct") else int(env[var])
+    return out
 
 
 def _dev_secret(instance: Path) -> str:

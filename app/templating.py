@@ -26,6 +26,8 @@ NAV = [
     ("channel", "distribution.agreements", {}, _l("Agreements"), ALL),
     ("channel", "distribution.prices_home", {}, _l("Prices"), ALL),
     ("channel", "distribution.orders", {}, _l("Orders"), ALL),
+    ("channel", "distribution.returns", {}, _l("Returns"), ALL),
+    ("stock", "distribution.recalls", {}, _l("Recalls"), STAFF),
     ("stock", "inventory.stock_list", {}, _l("Stock"), ALL),
     ("stock", "inventory.channel_matrix", {}, _l("Channel stock"), ALL),
     ("stock", "inventory.near_expiry", {}, _l("Near expiry"), ALL),

@@ -1,4 +1,5 @@
-"""The `distribution` domain package (see ../shared/DESIGN.md §2): agreements, price lists and orders."""
+"""The `distribution` domain package (see ../shared/DESIGN.md §2): agreements, price lists, orders, returns and
+recalls."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def init_app(app, api) -> None:
         order_views,
         pricing_api,
         pricing_views,
+        recall_views,
+        return_api,
+        return_views,
         tasks,
     )
     from distribution.price_lists import lot_supply_values
@@ -28,4 +32,5 @@ def init_app(app, api) -> None:
     api.register_blueprint(agreement_api.blp, name="api_agreement")
     api.register_blueprint(pricing_api.blp, name="api_pricing")
     api.register_blueprint(order_api.blp, name="api_order")
+    api.register_blueprint(return_api.blp, name="api_return")
     demo.register()  # the demo prices and agreements, seeded by `flask drp seed-demo`

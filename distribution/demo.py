@@ -348,6 +348,10 @@ def seed_agreement_demo(seed: int, today: date) -> str:
 
 
 def register() -> None:
-    """Have ``flask drp seed-demo`` seed the demo prices and agreements too (called from ``distribution.init_app``)."""
+    """Have ``flask drp seed-demo`` seed the demo prices, agreements, returns and a recall too (called from
+    ``distribution.init_app``)."""
+    from distribution.return_demo import seed_return_demo
+
     register_demo_extension(seed_price_demo)
     register_demo_extension(seed_agreement_demo)
+    register_demo_extension(seed_return_demo)  # after the agreements: it ships real orders to ZJ101

@@ -36,7 +36,9 @@ SIDES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
     MovementKind.SHIPMENT: ((_MAN,), (_DIST,)),
     MovementKind.TRANSFER: ((_DIST,), (_DIST,)),
     MovementKind.SELL_OUT: ((_DIST,), None),
-    MovementKind.RETURN: ((_DIST,), (_MAN, _QUAR)),
+    # a return comes back from a distributor into quarantine (or straight to the warehouse); from quarantine it goes
+    # back to the warehouse once QA releases it as saleable
+    MovementKind.RETURN: ((_DIST, _QUAR), (_MAN, _QUAR)),
     MovementKind.WRITE_OFF: ((_MAN, _DIST, _QUAR), None),
 }
 

@@ -1,5 +1,6 @@
-"""Models of `distribution`: agreements, pricing and orders (returns and analytics come later)."""
+"""Models of `distribution`: agreements, pricing, orders, returns and recalls."""
 
 from distribution.models.agreements import *  # noqa: F401,F403
 from distribution.models.orders import *  # noqa: F401,F403
 from distribution.models.pricing import *  # noqa: F401,F403
+from distribution.models.returns import *  # noqa: F401,F403

@@ -196,6 +196,7 @@ class Server:
     base_url: str
     seed: Seed
     translated: bool  # a Chinese catalog with the login page translated was compiled for this run
+    app: object = None  # the served app, for a module that prepares its own data (committed, under its own codes)
 
 
 @pytest.fixture(scope="session")
@@ -226,7 +227,7 @@ def e2e(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
     thread.start()
     try:
-        yield Server(f"http://{LOCAL_HOST}:{server.server_port}", seed, bool(ZH.get("Log in")))
+        yield Server(f"http://{LOCAL_HOST}:{server.server_port}", seed, bool(ZH.get("Log in")), app)
     finally:
         server.shutdown()
         thread.join(timeout=10)

@@ -370,8 +370,8 @@ def test_shipments_go_only_to_distributors_that_may_be_shipped_to(seeded):
             parent, child = dists[src.distributor_id], dists[dst.distributor_id]
             assert child.tier == 2 and child.parent_id == parent.id and can_ship_to(child), child.code
             received.add(child.id)
-        elif m.kind == "return":
-            assert src.kind == "distributor" and dst.kind == "quarantine"
+        elif m.kind == "return":  # into quarantine; restocked returns go on to the warehouse (distribution.returns)
+            assert (src.kind, dst.kind) in {("distributor", "quarantine"), ("quarantine", "manufacturer")}
     assert len(shipped_to) >= 15 and len(received) >= 20
     cannot = {d.id for d in dists.values() if not can_ship_to(d)}
     assert cannot and not cannot & (shipped_to | received)
@@ -425,7 +425,8 @@ def test_lots_near_expiry_quarantine_and_days_of_inventory(seeded):
             left["expired" if days < 0 else 30 if days <= 30 else 90 if days <= 90 else 180 if days <= 180 else 0] += 1
     assert left["expired"] >= 1 and left[30] >= 2 and left[90] >= 2 and left[180] >= 3
     assert left["expired"] + left[30] + left[90] + left[180] <= 20  # a handful, not the catalogue
-    assert Counter(lot.status for lot in lots) == Counter(released=len(lots) - 1, quarantined=1)
+    # one lot quarantined by the stock demo, one recalled by the returns demo (distribution.return_demo)
+    assert Counter(lot.status for lot in lots) == Counter(released=len(lots) - 2, quarantined=1, recalled=1)
     quarantined = next(lot for lot in lots if lot.status == "quarantined")
     assert quarantined.status_reason
     quarantine = next(loc for loc in _all(StockLocation) if loc.kind == "quarantine")
@@ -505,6 +506,24 @@ def test_price_lists_resolve_for_demo_distributors(seeded):
                                        list(by_list["tier1_supply"])[:5]], today)
     assert order.total > 0
     assert prices.my_prices(zj101, today)
+
+
+def test_returns_in_various_states_and_one_open_recall(seeded):
+    from credit.models import ReceivableEntry
+    from distribution.models.returns import Recall, ReturnRequest
+    from distribution.recalls import recall_dashboard
+
+    zj = _distributor("ZJ101")
+    mine = [r for r in _all(ReturnRequest) if r.distributor_id == zj.id and r.recall_id is None]
+    assert sorted(r.status for r in mine) == ["approved", "credited", "rejected", "requested"]
+    credited = next(r for r in mine if r.status == "credited")
+    memo = next(e for e in _all(ReceivableEntry) if e.reference == credited.credit_reference)
+    assert memo.kind == "credit_memo" and -memo.amount == credited.credit_amount > 0
+    assert next(r for r in mine if r.status == "requested").attachments
+    (recall,) = _all(Recall)
+    dash = recall_dashboard(recall)
+    assert recall.status == "open" and len(dash.holders) >= 2
+    assert 0 < dash.recovered < dash.held and dash.outstanding > 0
 
 
 def test_agreements_in_expected_states(seeded):

@@ -27,6 +27,7 @@ MARKERS = ("ISO-B", "乙方秘密医药", "T-SECRET", "秘密终端", "userb-sec
 MARKERS = MARKERS + ("LOT-SECRET-B",)  # inventory: a lot only B holds
 MARKERS = MARKERS + ("INV-SECRET-B", "SO-SECRET-B")  # credit: B's invoice and held order
 MARKERS = MARKERS + ("SECRET-ORDER",)  # orders: B's order (its note)
+MARKERS = MARKERS + ("RET-SECRET-B", "SECRET-B-PHOTO", "ATT-SECRET-B", "RECALL-SECRET-B")  # returns and recalls
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout", "api-docs.openapi_json"}
 
 
@@ -51,7 +52,32 @@ def world(db_session, make_distributor, make_terminal, make_user, make_product_l
     return {"a": a, "b": b, "terminal": terminal, "tl": tl, "pl": pl, "user_a": user_a, "user_b": user_b,
             "token_b": token_b, "loc_b": loc_b,
             **_stock_world(db_session, pl, loc_b, terminal), **prices, **agreements, **_credit_world(b),
-            **_order_world(b, make_user)}
+            **_order_world(b, make_user), **_return_world(db_session, b, loc_b, make_user)}
+
+
+def _return_world(db_session, b, loc_b, make_user):
+    """B's return of a lot it holds (a marker in its note) with a photo (markers in its name and bytes), and a recall
+    (a marker in its reason) of another lot B holds, which files B's recall return."""
+    from datetime import date
+
+    from distribution import recalls, returns
+    from distribution.models.returns import ReturnLine, ReturnRequest
+    from inventory import services as inventory
+
+    lot = db_session.execute(select(Lot).where(Lot.lot_no == "LOT-SECRET-B")).scalar_one()
+    ret = ReturnRequest(number="RT-ISO-B", distributor_id=b.id, status="requested", on_date=date(2026, 6, 1),
+                        note="RET-SECRET-B 乙方退货")
+    ret.lines.append(ReturnLine(distributor_id=b.id, line_no=1, product_id=lot.product_id, lot_id=lot.id, quantity=3,
+                                reason="overstock", restocking_fee_pct=10))
+    db_session.add(ret)
+    db_session.flush()
+    att = returns.add_attachment(ret, returns.Upload("SECRET-B-PHOTO.png", b"\x89PNG\r\n\x1a\nATT-SECRET-B"), None)
+    wh = db_session.execute(select(StockLocation).where(StockLocation.code == "ISO-MAN-WH")).scalar_one()
+    rlot = inventory.register_lot(lot.product, "LOT-RCL-B", date(2025, 1, 1), date(2026, 12, 1))
+    inventory.post_movement("receipt", rlot, 20, to_location=wh)
+    inventory.post_movement("shipment", rlot, 8, from_location=wh, to_location=loc_b)
+    recall = recalls.open_recall([rlot], "RECALL-SECRET-B 乙方批号召回", "II", make_user("channel_manager"))
+    return {"return_b": ret, "attachment_b": att, "recall_b": recall}
 
 
 def _credit_world(b):
@@ -187,6 +213,12 @@ def _urls(app, world):
                 values["order_id"] = world["order_b"].id
             if "order_ref" in args:  # credit's hold queue names orders by number
                 values["order_ref"] = world["order_b"].number
+            if "return_id" in args:
+                values["return_id"] = world["return_b"].id
+            if "attachment_id" in args:
+                values["attachment_id"] = world["attachment_b"].id
+            if "recall_id" in args:
+                values["recall_id"] = world["recall_b"].id
             yield rule, values
 
 
@@ -205,6 +237,8 @@ def _text(response) -> str:
 
         wb = load_workbook(io.BytesIO(response.data), read_only=True)
         return " ".join(str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row)
+    if response.mimetype.startswith("image/"):  # return attachments: the bytes, searched as they are
+        return response.data.decode("latin-1")
     if response.mimetype == "application/pdf":
         from tests.integration.inventory.test_trace import pdf_text
 
@@ -247,7 +281,19 @@ def _snapshot(db_session, world) -> dict:
         "terminal": db_session.execute(select(Terminal.name, Terminal.active)
                                        .where(Terminal.code == "T-SECRET")).one(),
         "credit": _credit_snapshot(db_session),
+        "returns": _return_snapshot(db_session),
     }
+
+
+def _return_snapshot(db_session):
+    from distribution.models.returns import Recall, ReturnAttachment, ReturnEvent, ReturnLine, ReturnRequest
+
+    unscoped = {"skip_tenant_scope": True}
+    return (db_session.execute(select(ReturnRequest.number, ReturnRequest.status, ReturnRequest.note)
+                               .order_by(ReturnRequest.id).execution_options(**unscoped)).all(),
+            db_session.execute(select(Recall.number, Recall.status).order_by(Recall.id)).all(),
+            [db_session.execute(select(func.count()).select_from(m).execution_options(**unscoped)).scalar_one()
+             for m in (ReturnLine, ReturnEvent, ReturnAttachment)])
 
 
 def _credit_snapshot(db_session):
@@ -299,6 +345,7 @@ def test_admin_crawl_finds_the_markers(app, db_session, login, world):
     assert {"ISO-B", "T-SECRET", "SECRET-TL", "WH-ISO-B", "SECRET-PRICE", "66.6666", "SECRET-AGREEMENT"} <= found
     assert "LOT-SECRET-B" in found
     assert {"INV-SECRET-B", "SO-SECRET-B"} <= found
+    assert {"RET-SECRET-B", "SECRET-B-PHOTO", "ATT-SECRET-B", "RECALL-SECRET-B"} <= found  # incl. the download
 
 
 def test_distributor_cannot_change_others_anywhere(app, db_session, login, world):
