@@ -53,8 +53,15 @@ def _require_services() -> None:
         pytest.exit("The test suite needs PostgreSQL and Redis:\n" + "\n".join(problems), returncode=3)
 
 
+def _own(name: str) -> str:
+    """Database names carry the process id, so concurrent runs on one server (several checkouts) never collide."""
+    suffix = f"_{os.getpid()}"
+    return name if name.endswith(suffix) else name + suffix
+
+
 def create_database(name: str) -> str:
-    """(Re)create an empty PostgreSQL database and return its URL."""
+    """(Re)create an empty PostgreSQL database (named ``name`` + this process's id) and return its URL."""
+    name = _own(name)
     engine = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -64,6 +71,7 @@ def create_database(name: str) -> str:
 
 
 def drop_database(name: str) -> None:
+    name = _own(name)
     engine = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
