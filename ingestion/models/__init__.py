@@ -233,6 +233,7 @@ class InventoryFact(TenantScoped, db.Model):
 
 
 # the rest of ingestion's tables (templates, aliases, review queue, rejected rows, closings, sources, postings)
+from ingestion.models.rows import PendingRow, RejectedRow, ReviewItem, StockShortfall  # noqa: E402, F401
 from ingestion.models.setup import (  # noqa: E402, F401
     CustomerAlias,
     DropFile,
@@ -242,4 +243,3 @@ from ingestion.models.setup import (  # noqa: E402, F401
     ProductAlias,
     ReportingSchedule,
 )
-from ingestion.models.rows import PendingRow, RejectedRow, ReviewItem, StockShortfall  # noqa: E402, F401
