@@ -341,6 +341,9 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     PendingRow ids, which are then not written again). Returns the counts."""
     kind, r = load.kind, load.resolver
     size = len(n)
+    for col in _TEXT_COLUMNS:
+        if col in n.columns:  # NaN (pandas' missing) would be truthy and never equal itself: None instead
+            n[col] = n[col].astype(object).where(n[col].notna(), None)
     reasons: list[list[str]] = [list(p) for p in n[cleaning.PROBLEMS]]
     if kind == DataKind.INVENTORY.value and "quantity_zero" in {c for p in reasons for c in p}:
         reasons = [[c for c in p if c != "quantity_zero"] for p in reasons]  # a zero stock line is fine
@@ -352,7 +355,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         n["as_of"] = n["as_of"].where(n["as_of"].notna(), load.period_end)
     days = n[date_col].tolist()
     for i, d in enumerate(days):
-        if isinstance(d, date) and not (load.period_start <= d <= load.period_end):
+        if isinstance(d, date) and d is not pd.NaT and not (load.period_start <= d <= load.period_end):
             reasons[i].append("date_outside_period")
     # products
     pkeys = list(zip(n["product_code"], n["product_name"], n["specification"], strict=True))
@@ -398,7 +401,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
             else:
                 lot_ids[i] = hit[0]
                 exp = expiries[i]
-                if isinstance(exp, date) and exp != hit[1] and (exp.year, exp.month) != (hit[1].year, hit[1].month):
+                if isinstance(exp, date) and exp is not pd.NaT and exp != hit[1] and (exp.year, exp.month) != (hit[1].year, hit[1].month):
                     reasons[i].append("expiry_mismatch")
     # customers (sell-out) and suppliers (purchase)
     terminals: list[int | None] = [None] * size
@@ -454,7 +457,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
                           ((sub.id, sub.distributor_id, int(source_rows[i]), ",".join(dict.fromkeys(reasons[i])),
                             detail[i], _raw(raw_records, raws, i)) for i in rejected), json_columns=("raw",))
         for i in rejected:
-            load.reasons.update(dict.fromkeys(reasons[i]))
+            load.reasons.update(set(reasons[i]))
     if waiting and pending_ids is None:
         values = _json_values(n)
         rows = []
@@ -488,9 +491,11 @@ def _dec(value):
 
 
 def _date_or_none(value):
-    return value if isinstance(value, date) else None
+    return value if isinstance(value, date) and value is not pd.NaT else None
 
 
+_TEXT_COLUMNS = ("customer_name", "customer_code", "customer_region", "supplier_name", "supplier_code", "product_code",
+                 "product_name", "specification", "lot_no", "unit", "unit_price", "amount")
 _JSON_FIELDS = ("business_date", "as_of", "customer_name", "customer_code", "customer_region", "supplier_name",
                 "supplier_code", "product_code", "product_name", "specification", "lot_no", "expires_on",
                 "quantity", "unit", "unit_price", "amount")
@@ -669,8 +674,11 @@ def post_stock(load: Load, previous: Submission | None) -> None:
                                                      "lot_id", "requested", "posted", "reason"),
                           [(sub.id, sub.distributor_id, s.location_id, s.product_id, s.lot_id, s.requested,
                             s.posted, s.reason) for s in result.shortfalls])
-    sub.notes = {**(sub.notes or {}), "movements": result.movements, "reversals": result.reversals,
-                 "posted": result.quantity, "shortfalls": len(result.shortfalls)}
+    notes = dict(sub.notes or {})
+    for key, value in (("movements", result.movements), ("reversals", result.reversals), ("posted", result.quantity),
+                       ("shortfalls", len(result.shortfalls))):
+        notes[key] = notes.get(key, 0) + value
+    sub.notes = notes
 
 
 def _locations_of(distributor_ids: set[int]) -> dict[int, int]:
