@@ -29,6 +29,7 @@ NAV = [
      ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("inventory.near_expiry", {}, _l("Near expiry"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("inventory.trace_search", {}, _l("Recall trace"), ("admin", "channel_manager", "finance", "viewer")),
+    ("ingestion.submissions", {}, _l("Channel data"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
     ("masterdata.list_records", {"name": "regions"}, _l("Regions"), ("admin", "channel_manager", "viewer")),
     ("masterdata.list_records", {"name": "product_lines"}, _l("Product lines"), ("admin", "channel_manager")),
     ("distribution.prices_home", {}, _l("Prices"), ("admin", "channel_manager", "finance", "viewer", "distributor")),

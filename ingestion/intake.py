@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Distributor, User
+from app.tenancy import Actor, acting_as, current_actor
 from ingestion import reading, store
 from ingestion.models import DataKind, PeriodKind, RawFile, Submission, SubmissionStatus
 from ingestion.periods import period_bounds
@@ -124,8 +125,9 @@ def _raw_file(stored: store.Stored) -> RawFile:
     raw = db.session.execute(stmt).scalar_one_or_none()
     if raw is not None:
         return raw
-    try:
-        with db.session.begin_nested():
+    actor = current_actor()
+    try:  # a raw file is content, shared by whoever sends the same bytes: no tenant owns the row
+        with acting_as(Actor(actor.user_id, actor.label)), db.session.begin_nested():
             raw = RawFile(sha256=stored.sha256, size=stored.size, storage_path=stored.storage_path)
             db.session.add(raw)
     except IntegrityError:  # the same bytes received at the same moment elsewhere

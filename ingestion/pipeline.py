@@ -401,7 +401,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
             else:
                 lot_ids[i] = hit[0]
                 exp = expiries[i]
-                if isinstance(exp, date) and exp is not pd.NaT and exp != hit[1] and (exp.year, exp.month) != (hit[1].year, hit[1].month):
+                if _expiry_differs(exp, hit[1]):
                     reasons[i].append("expiry_mismatch")
     # customers (sell-out) and suppliers (purchase)
     terminals: list[int | None] = [None] * size
@@ -475,6 +475,13 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     load.counts["rejected"] += len(rejected)
     load.counts["waiting"] += len(waiting)
     return {"accepted": accepted, "rejected": rejected, "waiting": waiting}
+
+
+def _expiry_differs(reported, ours: date) -> bool:
+    """A reported expiry that is neither our lot's date nor its month (files often give 2027-08 for 2027-08-31)."""
+    if not isinstance(reported, date) or reported is pd.NaT:
+        return False
+    return reported != ours and (reported.year, reported.month) != (ours.year, ours.month)
 
 
 def _raw(records, raws: pd.DataFrame, i: int) -> dict:

@@ -152,3 +152,37 @@ def scan_all() -> int:
         total += len(made)
     return total
 
+
+
+class SourceError(ValueError):
+    """A drop source cannot be saved; nothing changed."""
+
+
+def save_source(data, source_id: int | None = None) -> DropSource:
+    """Create or change a drop source from form / API values: distributor (code), location (an absolute folder
+    path on the worker machines), pattern, data_kind ('' = told from the headers), active. Audited."""
+    from flask_babel import gettext as _
+
+    from app.models import Distributor
+
+    src = db.session.get(DropSource, source_id) if source_id else DropSource(kind="folder")
+    if src is None:
+        raise SourceError(_("Unknown drop source."))
+    code = (data.get("distributor") or "").strip()
+    dist = db.session.execute(select(Distributor).where(Distributor.code == code)).scalar_one_or_none()
+    if dist is None:
+        raise SourceError(_("Unknown code %(code)s.", code=code))
+    location = (data.get("location") or "").strip()
+    if not location or not os.path.isabs(location):
+        raise SourceError(_("The folder must be an absolute path (e.g. /srv/drp/drop/ZJ101)."))
+    kind = (data.get("data_kind") or "").strip() or None
+    if kind not in (None, "sell_out", "purchase", "inventory"):
+        raise SourceError(_("Must be one of: %(choices)s.", choices="sell_out, purchase, inventory"))
+    src.distributor_id, src.location = dist.id, location[:500]
+    src.pattern = (data.get("pattern") or "*").strip()[:100] or "*"
+    src.data_kind, src.period_kind = kind, "month"
+    src.active = str(data.get("active", "1")) in ("1", "true", "on", "True")
+    if src.id is None:
+        db.session.add(src)
+    db.session.flush()
+    return src

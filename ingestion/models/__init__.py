@@ -125,6 +125,7 @@ class Submission(TenantScoped, db.Model):
     raw_file: Mapped[RawFile] = relationship()
     submitted_by: Mapped[User | None] = relationship()
     supersedes: Mapped[Submission | None] = relationship(remote_side=[id])
+    template: Mapped[MappingTemplate | None] = relationship("MappingTemplate")
 
     __table_args__ = (
         CheckConstraint(f"kind in ({_KINDS})", name="kind"),

@@ -127,3 +127,18 @@ def process(submission_id: int, confirm: bool = True) -> str:
         layouts.confirm_template(template, dict(template.columns), user=None, enqueue=False)
         return process(submission_id, confirm=False)
     return status
+
+
+@pytest.fixture
+def layout(db_session, world):
+    """The sell-out layout of :data:`SELL_HEADERS` confirmed for ING-D1 (for tests whose point is elsewhere)."""
+    from app.models.base import utcnow
+    from ingestion import mapping
+    from ingestion.models import MappingTemplate
+
+    proposal = mapping.propose_mapping(SELL_HEADERS, "sell_out")
+    tpl = MappingTemplate(distributor_id=world["d1"].id, kind="sell_out", signature=mapping.layout_signature(
+        SELL_HEADERS), headers=SELL_HEADERS, columns=dict(proposal.columns), confirmed_at=utcnow())
+    db_session.add(tpl)
+    db_session.flush()
+    return tpl
