@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from app.models import StockLocation
+from tests.integration.test_worker import redis_queue, start_celery, worker_database  # noqa: F401  (fixtures)
 
 SELL_HEADERS = ["销售日期", "客户名称", "产品编码", "产品名称", "规格", "批号", "有效期至", "数量", "单位", "单价",
                 "金额"]
