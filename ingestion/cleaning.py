@@ -29,10 +29,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from flask_babel import lazy_gettext as _l
 
 from ingestion.mapping import FIELDS, INVENTORY
-from ingestion.reading import FORMULA_NO_VALUE, ROW
+from ingestion.reading import EXTRA_CELLS, FORMULA_NO_VALUE, ROW
 
 PROBLEMS = "problems"
 CENT = Decimal("0.01")
@@ -57,6 +59,8 @@ REASONS = {
     "missing_customer": _l("The customer name and code are both empty."),
     "missing_supplier": _l("The supplier name and code are both empty."),
     "missing_product": _l("The product code and name are both empty."),
+    "extra_cells": _l("The row has more cells than the header has columns (a comma in a name may have shifted "
+                      "the row)."),
     "formula_no_value": _l("A cell holds a formula without a calculated value (open the file in Excel, save it "
                            "and upload it again)."),
     # Validation in the pipeline (needs master data):
@@ -80,12 +84,17 @@ _DATE_FIELDS = ("business_date", "as_of")
 # Scalar parsers (one definition of each format)
 # ----------------------------------------------------------------------------------------------------------------
 
-_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-", "\uff0d": "-", "\ufe63": "-"})
+_MINUS = re.compile("[\u2212\u2013\u2014\uff0d\ufe63]")
 
 
 def to_half_width(text: str) -> str:
-    """NFKC: full-width digits, letters, punctuation and the ideographic space become their ASCII forms."""
-    return unicodedata.normalize("NFKC", text).translate(_MINUS)
+    """NFKC: full-width digits, letters, punctuation and the ideographic space become their ASCII forms (and the
+    minus-like dashes a minus)."""
+    if text.isascii():
+        return text
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _MINUS.sub("-", text) if _MINUS.search(text) else text
 
 
 def clean_text(value) -> str | None:
@@ -167,8 +176,13 @@ _CURRENCY = re.compile(r"^(?:¥|￥|RMB|CNY|人民币)\s*|\s*(?:元|RMB|CNY)$", 
 _EMPTY_MARKS = {"", "-", "--", "—", "——", "/", "无", "null", "none", "nan", "n/a", "#n/a"}
 
 
+_PLAIN = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def _number_text(value) -> str | None:
     """A numeric cell reduced to a plain decimal literal ('1234.5', '-3'), '' when empty, None when not a number."""
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
@@ -281,18 +295,137 @@ def to_base_units(quantity: int, unit_text: str | None, base_unit: str | None, p
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _per_distinct(series: pd.Series, parse: Callable) -> pd.Series:
-    """``series.map(parse)``, calling ``parse`` once per distinct value."""
-    values = pd.unique(series.to_numpy(dtype=object))
-    table = {v: parse(v) for v in values if not (isinstance(v, float) and math.isnan(v))}
-    return series.map(lambda v: table.get(v) if v is not None and v == v else parse(None))
+class _Distinct:
+    """A column factorised once: each distinct raw value is parsed once and the results are spread back with
+    numpy (files repeat their dates a lot; pyarrow-backed columns factorise in C)."""
+
+    def __init__(self, values):
+        if isinstance(values, pa.Array):  # dictionary-encode in C
+            encoded = pc.dictionary_encode(values)
+            self.codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+            self.values = [*encoded.dictionary.to_pylist(), None]
+            return
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        self.codes = codes  # -1 for a missing value: it indexes the extra last slot of every table below
+        self.values = [*np.asarray(uniques, dtype=object).tolist(), None]
+
+    def table(self, parse: Callable) -> np.ndarray:
+        out = np.empty(len(self.values), dtype=object)
+        out[:] = [parse(v) for v in self.values]
+        return out
+
+    def spread(self, table: np.ndarray) -> np.ndarray:
+        return table[self.codes]
 
 
-def _column(df: pd.DataFrame, columns: Mapping[str, str], fld: str) -> pd.Series:
+def _missing(table: np.ndarray) -> np.ndarray:
+    return np.array([v is None or v is pd.NaT for v in table], dtype=bool)
+
+
+def _strings(df: pd.DataFrame, columns: Mapping[str, str], fld: str) -> pa.Array:
+    """The raw column of ``fld`` as a pyarrow string array (all null when the field is not mapped)."""
     header = columns.get(fld)
     if header is None or header not in df.columns:
-        return pd.Series([None] * len(df), index=df.index, dtype=object)
-    return df[header].astype(object)
+        return pa.nulls(len(df), type=pa.string())
+    series = df[header]
+    try:
+        return pa.array(series, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # non-string cells handed in by a caller: as their text
+        return pa.array([None if v is None or v != v else str(v) for v in series], type=pa.string())
+
+
+#: Cells made only of these characters are already what clean_text makes of them (ASCII without spaces and CJK
+#: unified ideographs are NFKC-stable); only the other cells go through Python.
+_SIMPLE_CELL = r"^[\x21-\x7e\x{4e00}-\x{9fff}]+$"
+
+
+def _half_width(arr: pa.Array) -> pa.Array:
+    """:func:`clean_text` for a whole column: pyarrow's C kernels sort out the cells that are already clean (most
+    of them), the rest are cleaned in Python once per distinct value; "" → null."""
+    simple = _bools(pc.match_substring_regex(arr, _SIMPLE_CELL))
+    present = ~_bools(pc.is_null(arr))
+    need = present & ~simple
+    if not need.any():
+        return arr if present.all() else pc.if_else(pa.array(present), arr, pa.scalar(None, pa.string()))
+    values = _objects(arr)
+    values[~present] = None
+    idx = np.flatnonzero(need)
+    odd = _Distinct(values[idx])
+    values[idx] = odd.spread(odd.table(clean_text))
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _objects(arr: pa.Array) -> np.ndarray:
+    return arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+def _bools(arr: pa.Array) -> np.ndarray:
+    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+_EMPTY_SET = pa.array(sorted(_EMPTY_MARKS), type=pa.string())
+
+
+def _numbers(raw: pa.Array, pattern: str):
+    """Split a numeric column: (cleaned strings, plain rows (match ``pattern``), empty rows, other rows)."""
+    text = _half_width(raw)
+    plain = _bools(pc.match_substring_regex(text, pattern))
+    empty = _bools(pc.is_null(text)) | _bools(pc.is_in(pc.utf8_lower(text), value_set=_EMPTY_SET))
+    return text, plain, empty, ~plain & ~empty
+
+
+def _parse_quantities(raw: pa.Array):
+    text, plain, empty, other = _numbers(raw, r"^-?\d{1,9}$")
+    values = np.zeros(len(raw), dtype="int64")
+    valid = plain.copy()
+    if plain.any():
+        values[plain] = pc.cast(pc.filter(text, pa.array(plain)), pa.int64()).to_numpy()
+    units = None
+    if other.any():
+        idx = np.flatnonzero(other)
+        odd = _Distinct(_objects(raw.take(pa.array(idx))))
+        parsed = odd.spread(odd.table(parse_quantity))
+        ok = np.array([v is not None for v in parsed], dtype=bool)
+        values[idx[ok]] = np.array([v for v in parsed if v is not None], dtype="int64")
+        valid[idx[ok]] = True
+        glued = odd.spread(odd.table(quantity_unit))
+        if any(g is not None for g in glued):
+            units = np.full(len(raw), None, dtype=object)
+            units[idx] = glued
+    quantity = pd.arrays.IntegerArray(values, ~valid)
+    return quantity, empty, ~valid & ~empty, units
+
+
+def _parse_money(raw: pa.Array, places: Decimal):
+    """(Decimal-or-None objects, float copy for screening only, empty rows, unreadable rows)."""
+    text, plain, empty, other = _numbers(raw, r"^-?\d{1,12}(?:\.\d+)?$")
+    values = np.full(len(raw), None, dtype=object)
+    floats = np.full(len(raw), np.nan)
+    if plain.any():
+        strings = pc.filter(text, pa.array(plain))
+        floats[plain] = pc.cast(strings, pa.float64()).to_numpy()
+        # Pad to the exact number of places in C, so that Decimal() alone gives the rounded value; only the
+        # few cells with more places than kept need quantize (ROUND_HALF_UP).
+        digits = -places.as_tuple().exponent
+        padded = pc.replace_substring_regex(strings, r"^(-?\d+)$", r"\1.")
+        parts = pc.split_pattern(padded, ".", max_splits=1)
+        fraction = pc.list_element(parts, 1)
+        long = _bools(pc.greater(pc.utf8_length(fraction), digits))
+        short = pc.utf8_rpad(fraction, width=digits, padding="0")
+        exact = pc.binary_join_element_wise(pc.list_element(parts, 0), short, ".")
+        values[plain] = list(map(Decimal, exact.to_pylist()))
+        if long.any():
+            where = np.flatnonzero(plain)[long]
+            values[where] = [v.quantize(places, rounding=ROUND_HALF_UP) for v in values[where]]
+    bad = np.zeros(len(raw), dtype=bool)
+    if other.any():
+        idx = np.flatnonzero(other)
+        odd = _Distinct(_objects(raw.take(pa.array(idx))))
+        parsed = odd.spread(odd.table(lambda v: parse_money(v, places)))
+        values[idx] = parsed
+        floats[idx] = [float(v) if v is not None else np.nan for v in parsed]
+        bad[idx] = [v is None for v in parsed]
+    return values, floats, empty, bad
 
 
 def normalise_chunk(df: pd.DataFrame, columns: Mapping[str, str], kind: str) -> pd.DataFrame:
@@ -300,94 +433,92 @@ def normalise_chunk(df: pd.DataFrame, columns: Mapping[str, str], kind: str) -> 
 
     Every field of ``FIELDS[kind]`` is present (None / NaT when not mapped). See the module docstring for the
     parsed types. Raises ``ValueError`` for an unknown kind; bad values never raise, they become problems.
+    String work runs column-wise in pyarrow's C kernels; dates are parsed once per distinct value; money goes
+    from the cell's text straight to Decimal.
     """
     kind = str(kind)
     if kind not in FIELDS:
         raise ValueError(f"unknown kind {kind!r}")
+    n = len(df)
     out = pd.DataFrame(index=df.index)
-    out[ROW] = df[ROW].astype("int64") if ROW in df.columns else pd.Series(np.arange(1, len(df) + 1), index=df.index)
-    masks: dict[str, pd.Series] = {}
+    out[ROW] = df[ROW].astype("int64") if ROW in df.columns else np.arange(1, n + 1, dtype="int64")
+    masks: dict[str, np.ndarray] = {}
+    glued_unit = None
+    floats: dict[str, np.ndarray] = {}
 
     for fld in FIELDS[kind]:
-        raw = _column(df, columns, fld)
+        raw = _strings(df, columns, fld)
         if fld in _TEXT_FIELDS:
-            out[fld] = _per_distinct(raw, clean_text)
+            out[fld] = pd.Series(_objects(_half_width(raw)), index=out.index, dtype=object)
         elif fld in _DATE_FIELDS or fld == "expires_on":
-            allow_month = fld == "expires_on"
-            parsed = _per_distinct(raw, lambda v, am=allow_month: parse_date(v, allow_month=am))
-            empty = _per_distinct(raw, lambda v: clean_text(v) is None)
-            bad = parsed.isna() & ~empty
-            if fld == "expires_on":
-                masks["bad_expiry"] = bad
+            month = fld == "expires_on"
+            cells = _Distinct(_half_width(raw))
+            parsed = cells.table(lambda v, m=month: parse_date(v, allow_month=m))
+            empty = np.array([v is None for v in cells.values], dtype=bool)
+            bad = _missing(parsed) & ~empty
+            if month:
+                masks["bad_expiry"] = cells.spread(bad)
             elif fld in columns or fld != "as_of":  # as_of is optional: the period end when not mapped
-                masks["missing_date"] = empty
-                masks["bad_date"] = bad
-            out[fld] = parsed.where(parsed.notna(), pd.NaT).astype(object)
+                masks["missing_date"] = cells.spread(empty)
+                masks["bad_date"] = cells.spread(bad)
+            parsed[_missing(parsed)] = pd.NaT
+            out[fld] = pd.Series(cells.spread(parsed), index=out.index, dtype=object)
         elif fld == "quantity":
-            qty = _per_distinct(raw, parse_quantity)
-            empty = _per_distinct(raw, lambda v: (_number_text(v) == ""))
-            out[fld] = pd.array(qty.tolist(), dtype="Int64")
+            quantity, empty, bad, glued_unit = _parse_quantities(raw)
+            out[fld] = quantity
             masks["missing_quantity"] = empty
-            masks["bad_quantity"] = out[fld].isna() & ~empty
-            masks["quantity_zero"] = (out[fld] == 0).fillna(False).astype(bool)
+            masks["bad_quantity"] = bad
+            masks["quantity_zero"] = (quantity == 0).fillna(False).to_numpy(dtype=bool)
             if kind == INVENTORY:
-                masks["quantity_negative"] = (out[fld] < 0).fillna(False).astype(bool)
-            glued = _per_distinct(raw, quantity_unit)
-            if glued.notna().any():
-                out["_glued_unit"] = glued
+                masks["quantity_negative"] = (quantity < 0).fillna(False).to_numpy(dtype=bool)
         elif fld in ("unit_price", "amount"):
             places = PRICE_PLACES if fld == "unit_price" else CENT
-            parsed = _per_distinct(raw, lambda v, p=places: parse_money(v, p))
-            empty = _per_distinct(raw, lambda v: (_number_text(v) == ""))
-            bad = parsed.isna() & ~empty
+            values, floats[fld], empty, bad = _parse_money(raw, places)
             if fld == "unit_price":
-                bad = bad | parsed.map(lambda d: d is not None and d < 0)
+                bad = bad | (floats[fld] < 0)
             masks["bad_price" if fld == "unit_price" else "bad_amount"] = bad
-            out[fld] = parsed.astype(object).where(parsed.notna(), None)
-    if "_glued_unit" in out.columns:
-        if "unit" in out.columns:
-            out["unit"] = out["unit"].where(out["unit"].notna(), out["_glued_unit"])
-        out = out.drop(columns="_glued_unit")
+            out[fld] = pd.Series(values, index=out.index, dtype=object)
+    if glued_unit is not None and "unit" in out.columns:
+        unit = out["unit"].to_numpy(dtype=object)
+        out["unit"] = pd.Series(np.where(pd.isna(unit), glued_unit, unit), index=out.index, dtype=object)
 
     if kind == "sell_out":
-        masks["missing_customer"] = out["customer_name"].isna() & out["customer_code"].isna()
+        masks["missing_customer"] = (out["customer_name"].isna() & out["customer_code"].isna()).to_numpy()
     elif kind == "purchase":
-        masks["missing_supplier"] = out["supplier_name"].isna() & out["supplier_code"].isna()
-    masks["missing_product"] = out["product_code"].isna() & out["product_name"].isna()
+        masks["missing_supplier"] = (out["supplier_name"].isna() & out["supplier_code"].isna()).to_numpy()
+    masks["missing_product"] = (out["product_code"].isna() & out["product_name"].isna()).to_numpy()
     if "amount" in out.columns:
-        masks["amount_mismatch"] = _amount_mismatches(out)
-    if FORMULA_NO_VALUE in df.columns:
-        masks["formula_no_value"] = df[FORMULA_NO_VALUE].fillna("").astype(str) != ""
-
-    out[PROBLEMS] = _problem_lists(masks, len(out), out.index)
+        masks["amount_mismatch"] = _amount_mismatches(out, floats["unit_price"], floats["amount"])
+    for column, code in ((FORMULA_NO_VALUE, "formula_no_value"), (EXTRA_CELLS, "extra_cells")):
+        if column in df.columns:
+            flags = _Distinct(df[column])
+            masks[code] = flags.spread(np.array([v is not None and str(v) != "" for v in flags.values]))
+    out[PROBLEMS] = _problem_lists(masks, n, out.index)
     return out
 
 
-def _amount_mismatches(out: pd.DataFrame) -> pd.Series:
+def _amount_mismatches(out: pd.DataFrame, p: np.ndarray, a: np.ndarray) -> np.ndarray:
     """Screen in float (never stored), decide in Decimal: only rows the float screen cannot clear are computed."""
     qty = out["quantity"]
-    price, amount = out["unit_price"], out["amount"]
-    present = qty.notna().to_numpy() & price.notna().to_numpy() & amount.notna().to_numpy()
+    price = out["unit_price"].to_numpy(dtype=object)
+    amount = out["amount"].to_numpy(dtype=object)
     result = np.zeros(len(out), dtype=bool)
-    if present.any():
-        q = qty.to_numpy(dtype="float64", na_value=np.nan)
-        p = np.array([float(x) if x is not None else np.nan for x in price], dtype="float64")
-        a = np.array([float(x) if x is not None else np.nan for x in amount], dtype="float64")
-        with np.errstate(invalid="ignore"):
-            slack = float(AMOUNT_TOLERANCE) + float(AMOUNT_RELATIVE_TOLERANCE) * np.abs(a)
-            suspect = present & ~(np.abs(q * p - a) <= 0.5 * slack)
-        for i in np.flatnonzero(suspect):
-            result[i] = amount_mismatch(int(qty.iat[i]), price.iat[i], amount.iat[i])
-    return pd.Series(result, index=out.index)
+    q = qty.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        slack = float(AMOUNT_TOLERANCE) + float(AMOUNT_RELATIVE_TOLERANCE) * np.abs(a)
+        suspect = ~np.isnan(q) & ~np.isnan(p) & ~np.isnan(a) & ~(np.abs(q * p - a) <= 0.5 * slack)
+    for i in np.flatnonzero(suspect):
+        result[i] = amount_mismatch(int(qty.iat[i]), price[i], amount[i])
+    return result
 
 
-def _problem_lists(masks: dict[str, pd.Series], n: int, index) -> pd.Series:
+def _problem_lists(masks: dict[str, np.ndarray], n: int, index) -> pd.Series:
     codes = [c for c in REASONS if c in masks]
-    if not codes:
-        return pd.Series([[] for _ in range(n)], index=index, dtype=object)
-    matrix = np.column_stack([masks[c].fillna(False).to_numpy(dtype=bool) for c in codes])
-    names = np.array(codes, dtype=object)
-    problems: list[list[str]] = [[] for _ in range(n)]
-    for i in np.flatnonzero(matrix.any(axis=1)):
-        problems[i] = list(names[matrix[i]])
+    problems = np.empty(n, dtype=object)
+    problems[:] = [[] for _ in range(n)]
+    if codes:
+        matrix = np.column_stack([np.asarray(masks[c], dtype=bool) for c in codes])
+        names = np.array(codes, dtype=object)
+        for i in np.flatnonzero(matrix.any(axis=1)):
+            problems[i] = list(names[matrix[i]])
     return pd.Series(problems, index=index, dtype=object)

@@ -24,7 +24,8 @@ def test_a_gbk_file_with_title_rows_reads_maps_cleans_and_matches(tmp_path):
     row = out.iloc[0]
     assert row["_row"] == 4 and row["business_date"] == date(2025, 3, 5) and row["expires_on"] == date(2027, 3, 31)
     assert row["quantity"] == 10 and row["amount"] == Decimal("125.00") and row["problems"] == []
-    index = matching.TerminalIndex([matching.Candidate(1, "广州市第一人民医院", (None, 1, None)),
-                                    matching.Candidate(2, "广州市第二人民医院", (None, 1, None))])
+    index = matching.TerminalIndex([matching.Candidate(1, "广州市第一人民医院", (None, 4401, 44)),
+                                    matching.Candidate(2, "广州市第二人民医院", (None, 4401, 44))],
+                                   region_names={4401: "广州市", 44: "广东省"})
     result, = index.match_many([matching.Query("广东省广州市第一人民医院")])
     assert (result.terminal_id, result.method) == (1, "normalised")
