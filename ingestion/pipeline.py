@@ -416,13 +416,14 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
             if not (key[0] or key[1]):
                 continue
             res = cresolved[key]
+            regions[i] = r.regions.parse(key[2])
             if res.target == "terminal":
                 terminals[i] = res.id
+                regions[i] = regions[i] or r.terminal_regions.get(res.id)
             elif res.target == "distributor":
                 to_dists[i] = res.id
             else:
                 customer_review[i] = res
-            regions[i] = r.regions.parse(key[2])
     elif kind == DataKind.PURCHASE.value:
         for i, (code, name) in enumerate(zip(n["supplier_code"], n["supplier_name"], strict=True)):
             suppliers[i] = r.supplier_for(code, name)

@@ -48,11 +48,12 @@ def product_key(name: str | None, spec: str | None) -> str:
 
 
 _INDEX_LOCK = threading.Lock()
-_INDEX_CACHE: dict[str, tuple[tuple, matching.TerminalIndex]] = {}
+_INDEX_CACHE: dict[str, tuple[tuple, matching.TerminalIndex, dict[int, int]]] = {}
 
 
-def terminal_index() -> matching.TerminalIndex:
-    """All active terminals with their global aliases, as a matching index (cached while they do not change)."""
+def terminal_index() -> tuple[matching.TerminalIndex, dict[int, int]]:
+    """All active terminals with their global aliases, as a matching index, and each terminal's region (cached
+    while the terminals do not change)."""
     stamp = tuple(db.session.execute(select(func.count(Terminal.id), func.max(Terminal.id),
                                             func.max(Terminal.updated_at),
                                             select(func.count(TerminalAlias.id)).scalar_subquery(),
@@ -62,35 +63,40 @@ def terminal_index() -> matching.TerminalIndex:
     with _INDEX_LOCK:
         cached = _INDEX_CACHE.get(url)
         if cached and cached[0] == stamp:
-            return cached[1]
+            return cached[1], cached[2]
     regions = {rid: (parent, province) for rid, parent, province in db.session.execute(
         select(Region.id, Region.parent_id, Region.province_id))}
-    candidates = []
+    candidates, region_of = [], {}
     for t_id, name, region_id in db.session.execute(
             select(Terminal.id, Terminal.name, Terminal.region_id).where(Terminal.active).order_by(Terminal.id)):
         parent, province = regions.get(region_id, (None, None))
         candidates.append(matching.Candidate(t_id, name, (region_id, parent, province)))
+        region_of[t_id] = region_id
     aliases = db.session.execute(select(TerminalAlias.alias, TerminalAlias.terminal_id)).all()
     names = dict(db.session.execute(select(Region.id, Region.name).where(Region.level < 3)).all())
     index = matching.TerminalIndex(candidates, aliases, region_names=names)
     with _INDEX_LOCK:
-        _INDEX_CACHE[url] = (stamp, index)
-    return index
+        _INDEX_CACHE[url] = (stamp, index, region_of)
+    return index, region_of
 
 
 class RegionParser:
-    """Region text in a file (浙江省杭州市西湖区, 杭州, a 6-digit code) → the most specific region id it names."""
+    """Region text in a file (浙江省杭州市西湖区, 杭州 西湖区, 西湖区, a 6-digit code) → the most specific region id it
+    names, read top down: a province narrows the cities, a city the counties, so the 西湖区 of 杭州 is not the one of
+    南昌. A county name alone that several cities share stays at the level it is sure of (None if nothing)."""
 
     def __init__(self):
         rows = db.session.execute(select(Region.id, Region.code, Region.name, Region.official_name, Region.level,
-                                         Region.province_id, Region.parent_id)).all()
+                                         Region.parent_id, Region.province_id)).all()
         self.by_code = {code: rid for rid, code, *_ in rows}
-        self.names: list[tuple[str, int, int, int | None]] = []
-        for rid, _code, name, official, level, province_id, _parent in rows:
+        # (text, id, parent id, province id) per level, longest names first
+        self.by_level: dict[int, list[tuple[str, int, int | None, int | None]]] = {1: [], 2: [], 3: []}
+        for rid, _code, name, official, level, parent, province in rows:
             for text in {name, official, _short(official)}:
-                if text and len(text) >= 2 and text not in ("市辖区", "县"):
-                    self.names.append((text, rid, level, province_id))
-        self.names.sort(key=lambda t: (-t[2], -len(t[0])))
+                if text and len(text) >= 2 and text not in ("市辖区", "县", "省直辖县级行政区划"):
+                    self.by_level[level].append((text, rid, parent, province))
+        for names in self.by_level.values():
+            names.sort(key=lambda t: -len(t[0]))
         self._cache: dict[str, int | None] = {}
 
     def parse(self, text: str | None) -> int | None:
@@ -101,12 +107,24 @@ class RegionParser:
         value = text.strip()
         found = self.by_code.get(value) if value.isdigit() else None
         if found is None:
-            for name, rid, _level, _province in self.names:
-                if name in value:
-                    found = rid
-                    break
+            found = self._walk(value)
         self._cache[text] = found
         return found
+
+    def _walk(self, value: str) -> int | None:
+        province = city = county = None
+        hits = {rid for name, rid, _p, _pr in self.by_level[1] if name in value}
+        if len(hits) == 1:
+            province = hits.pop()
+        hits = {rid for name, rid, parent, pr in self.by_level[2] if name in value
+                and (province is None or pr == province)}
+        if len(hits) == 1:
+            city = hits.pop()
+        hits = {rid for name, rid, parent, pr in self.by_level[3] if name in value
+                and (city is None or parent == city) and (province is None or pr == province)}
+        if len(hits) == 1:
+            county = hits.pop()
+        return county or city or province
 
 
 def _short(official: str | None) -> str | None:
@@ -152,6 +170,9 @@ class Resolver:
         self._customers: dict[tuple, Resolution] = {}
         self._products: dict[tuple, Resolution] = {}
         self._index: matching.TerminalIndex | None = None
+        self.terminal_regions: dict[int, int] = dict(db.session.execute(
+            select(Terminal.id, Terminal.region_id).join(CustomerAlias, CustomerAlias.terminal_id == Terminal.id)
+            .where(CustomerAlias.distributor_id == distributor.id)).all())
         self.regions = RegionParser()
         self.default_region = distributor.region.province_id if distributor.region else None
 
@@ -224,7 +245,8 @@ class Resolver:
             pending.append((code, name, region))
         if queries:
             if self._index is None:
-                self._index = terminal_index()
+                self._index, regions = terminal_index()
+                self.terminal_regions = {**regions, **self.terminal_regions}
             for (code, name, region), result in zip(pending, self._index.match_many(queries), strict=True):
                 key_kind, key = ("code", code) if code else ("name", matching.normalise_name(name))
                 cands = tuple((tid, score) for tid, score in result.candidates)
