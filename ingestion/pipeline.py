@@ -341,9 +341,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     PendingRow ids, which are then not written again). Returns the counts."""
     kind, r = load.kind, load.resolver
     size = len(n)
-    for col in _TEXT_COLUMNS:
-        if col in n.columns:  # NaN (pandas' missing) would be truthy and never equal itself: None instead
-            n[col] = n[col].astype(object).where(n[col].notna(), None)
+    col = _Columns(n)
     reasons: list[list[str]] = [list(p) for p in n[cleaning.PROBLEMS]]
     if kind == DataKind.INVENTORY.value and "quantity_zero" in {c for p in reasons for c in p}:
         reasons = [[c for c in p if c != "quantity_zero"] for p in reasons]  # a zero stock line is fine
@@ -353,12 +351,12 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     date_col = "as_of" if kind == DataKind.INVENTORY.value else "business_date"
     if kind == DataKind.INVENTORY.value:
         n["as_of"] = n["as_of"].where(n["as_of"].notna(), load.period_end)
-    days = n[date_col].tolist()
+    days = col[date_col] if kind != DataKind.INVENTORY.value else n["as_of"].tolist()
     for i, d in enumerate(days):
         if isinstance(d, date) and d is not pd.NaT and not (load.period_start <= d <= load.period_end):
             reasons[i].append("date_outside_period")
     # products
-    pkeys = list(zip(n["product_code"], n["product_name"], n["specification"], strict=True))
+    pkeys = list(zip(col["product_code"], col["product_name"], col["specification"], strict=True))
     presolved = r.products_for(pkeys)
     product_ids: list[int | None] = [None] * size
     product_review: list[Resolution | None] = [None] * size
@@ -374,9 +372,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
             reasons[i].append("unknown_product")
     # units, lots, expiry
     quantities = n["quantity"].tolist()
-    units = n["unit"].tolist()
-    lot_nos = n["lot_no"].tolist()
-    expiries = n["expires_on"].tolist()
+    units, lot_nos, expiries = col["unit"], col["lot_no"], col["expires_on"]
     lots = r.lots_of({p for p in product_ids if p})
     base_qty: list[int | None] = [None] * size
     lot_ids: list[int | None] = [None] * size
@@ -410,7 +406,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     regions: list[int | None] = [None] * size
     customer_review: list[Resolution | None] = [None] * size
     if kind == DataKind.SELL_OUT.value:
-        ckeys = list(zip(n["customer_code"], n["customer_name"], n["customer_region"], strict=True))
+        ckeys = list(zip(col["customer_code"], col["customer_name"], col["customer_region"], strict=True))
         cresolved = r.customers_for([k for k in ckeys if k[0] or k[1]])
         for i, key in enumerate(ckeys):
             if not (key[0] or key[1]):
@@ -425,7 +421,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
             else:
                 customer_review[i] = res
     elif kind == DataKind.PURCHASE.value:
-        for i, (code, name) in enumerate(zip(n["supplier_code"], n["supplier_name"], strict=True)):
+        for i, (code, name) in enumerate(zip(col["supplier_code"], col["supplier_name"], strict=True)):
             suppliers[i] = r.supplier_for(code, name)
 
     rejected = [i for i in range(size) if reasons[i]]
@@ -433,8 +429,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     accepted = [i for i in range(size) if not reasons[i] and not (customer_review[i] or product_review[i])]
     sub = load.sub
     model, cols = FACTS[kind]
-    prices = n["unit_price"].tolist() if "unit_price" in n.columns else [None] * size
-    amounts = n["amount"].tolist() if "amount" in n.columns else [None] * size
+    prices, amounts = col["unit_price"], col["amount"]
     source_rows = n[ROW].tolist()
 
     def fact(i):
@@ -450,7 +445,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     if kind == DataKind.SELL_OUT.value:
         for i in accepted:
             load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
-    raw_records = raws.to_dict("records") if (rejected or waiting) and pending_ids is None else None
+    raw_records = _records(raws, rejected + waiting) if (rejected or waiting) and pending_ids is None else None
     if rejected:
         detail = {i: _detail(reasons[i]) for i in rejected}
         loading.copy_rows(RejectedRow.__table__,
@@ -460,14 +455,24 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         for i in rejected:
             load.reasons.update(set(reasons[i]))
     if waiting and pending_ids is None:
-        values = _json_values(n)
+        values = dict(zip(waiting, _json_values(n.iloc[waiting]), strict=True))
+        wanted = {}
+        for i in waiting:
+            if customer_review[i]:
+                wanted[("customer", customer_review[i].key_kind, customer_review[i].key)] = \
+                    (customer_review[i], {"code": col["customer_code"][i], "name": col["customer_name"][i],
+                                          "extra": col["customer_region"][i]})
+            if product_review[i]:
+                wanted[("product", product_review[i].key_kind, product_review[i].key)] = \
+                    (product_review[i], {"code": col["product_code"][i], "name": col["product_name"][i],
+                                         "extra": col["specification"][i]})
+        items = _items(load, wanted)
         rows = []
         for i in waiting:
-            c_item = _item(load, "customer", customer_review[i]) if customer_review[i] else None
-            p_item = _item(load, "product", product_review[i], n, i) if product_review[i] else None
-            if c_item is None and customer_review[i] is None and p_item is None:
-                continue
-            rows.append((sub.id, sub.distributor_id, int(source_rows[i]), c_item, p_item, values[i],
+            c, p = customer_review[i], product_review[i]
+            rows.append((sub.id, sub.distributor_id, int(source_rows[i]),
+                         items[("customer", c.key_kind, c.key)] if c else None,
+                         items[("product", p.key_kind, p.key)] if p else None, values[i],
                          _raw(raw_records, raws, i), "waiting"))
         loading.copy_rows(PendingRow.__table__, ("submission_id", "distributor_id", "source_row",
                                                  "customer_item_id", "product_item_id", "values", "raw", "status"),
@@ -483,6 +488,33 @@ def _expiry_differs(reported, ours: date) -> bool:
     if not isinstance(reported, date) or reported is pd.NaT:
         return False
     return reported != ours and (reported.year, reported.month) != (ours.year, ours.month)
+
+
+def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, dict]:
+    """The raw cells of just these rows (converting a whole chunk to dicts costs seconds)."""
+    return dict(zip(rows, raws.iloc[rows].to_dict("records"), strict=True))
+
+
+class _Columns(dict):
+    """A normalised chunk's columns as plain lists, missing values as None (pandas' NaN is truthy and never equal to
+    itself; iterating an Arrow-backed column element by element is slow)."""
+
+    def __init__(self, n: pd.DataFrame):
+        super().__init__()
+        self.n, self.size = n, len(n)
+
+    def __missing__(self, key):
+        if key not in self.n.columns:
+            value = [None] * self.size
+        else:
+            series = self.n[key]
+            value = series.astype(object).where(series.notna(), None).tolist()
+            value = [None if v is pd.NaT else v for v in value] if key in _DATE_COLUMNS else value
+        self[key] = value
+        return value
+
+
+_DATE_COLUMNS = ("business_date", "as_of", "expires_on")
 
 
 def _raw(records, raws: pd.DataFrame, i: int) -> dict:
@@ -502,8 +534,6 @@ def _date_or_none(value):
     return value if isinstance(value, date) and value is not pd.NaT else None
 
 
-_TEXT_COLUMNS = ("customer_name", "customer_code", "customer_region", "supplier_name", "supplier_code", "product_code",
-                 "product_name", "specification", "lot_no", "unit", "unit_price", "amount")
 _JSON_FIELDS = ("business_date", "as_of", "customer_name", "customer_code", "customer_region", "supplier_name",
                 "supplier_code", "product_code", "product_name", "specification", "lot_no", "expires_on",
                 "quantity", "unit", "unit_price", "amount")
@@ -546,47 +576,38 @@ def frame_from_values(values: list[dict]) -> pd.DataFrame:
     return frame.astype({k: object for k in _JSON_FIELDS if k != "quantity"})
 
 
-def _item(load: Load, subject: str, res: Resolution, n: pd.DataFrame | None = None, i: int = 0) -> int:
-    """The open review item of this key (created on first sight), by id."""
-    key = (subject, res.key_kind, res.key)
-    item = load.items.get(key)
-    if item is None:
-        item = db.session.execute(select(ReviewItem).where(
-            ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.subject == subject,
-            ReviewItem.key_kind == res.key_kind, ReviewItem.key == res.key, ReviewItem.status == "open")
-        ).scalar_one_or_none()
-        if item is None:
-            item = _new_item(load, subject, res, n, i)
-        load.items[key] = item
-    return item.id
-
-
-def _new_item(load: Load, subject: str, res: Resolution, n, i) -> ReviewItem:
-    r = load.resolver
-    if subject == "customer":
-        code, name, region = _customer_of(load, res)
-        labels = r.terminal_labels(cid for cid, _s in res.candidates)
-        candidates = [{"id": cid, "score": float(score), "label": labels.get(cid, str(cid))}
-                      for cid, score in res.candidates]
-        item = ReviewItem(distributor_id=load.sub.distributor_id, subject=subject, key_kind=res.key_kind,
-                          key=res.key, raw_name=(name or code or "")[:300], raw_code=code, raw_extra=region,
-                          region_id=r.regions.parse(region) or r.default_region, candidates=candidates)
-    else:
-        code, name, spec = n["product_code"].iat[i], n["product_name"].iat[i], n["specification"].iat[i]
-        candidates = [{"id": pid, "score": float(score), "label": label} for pid, score, label in res.candidates]
-        item = ReviewItem(distributor_id=load.sub.distributor_id, subject=subject, key_kind=res.key_kind,
-                          key=res.key, raw_name=(name or code or "")[:300], raw_code=code, raw_extra=spec,
-                          candidates=candidates)
-    db.session.add(item)
-    db.session.flush()
-    return item
-
-
-def _customer_of(load: Load, res: Resolution) -> tuple:
-    for (code, name, region), value in load.resolver._customers.items():
-        if value is res:
-            return code, name, region
-    return None, res.key, None
+def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tuple, int]:
+    """The open review item of each (subject, key kind, key), created on first sight (in bulk), by id."""
+    missing = [k for k in wanted if k not in load.items]
+    if missing:
+        for item in db.session.execute(select(ReviewItem).where(
+                ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.status == "open",
+                ReviewItem.key.in_({k[2] for k in missing}))).scalars():
+            load.items.setdefault((item.subject, item.key_kind, item.key), item)
+    new = [k for k in missing if k not in load.items]
+    if new:
+        r = load.resolver
+        labels = r.terminal_labels(cid for k in new if k[0] == "customer" for cid, _s in wanted[k][0].candidates)
+        created = []
+        for k in new:
+            res, raw = wanted[k]
+            if k[0] == "customer":
+                candidates = [{"id": cid, "score": float(score), "label": labels.get(cid, str(cid))}
+                              for cid, score in res.candidates]
+                region = r.regions.parse(raw["extra"]) or r.default_region
+            else:
+                candidates = [{"id": pid, "score": float(score), "label": label}
+                              for pid, score, label in res.candidates]
+                region = None
+            item = ReviewItem(distributor_id=load.sub.distributor_id, subject=k[0], key_kind=k[1], key=k[2],
+                              raw_name=(raw["name"] or raw["code"] or "")[:300], raw_code=raw["code"],
+                              raw_extra=(raw["extra"] or None) and str(raw["extra"])[:300], region_id=region,
+                              candidates=candidates)
+            created.append(item)
+            load.items[k] = item
+        db.session.add_all(created)
+        db.session.flush()
+    return {k: load.items[k].id for k in wanted}
 
 
 # -- the end of the load ------------------------------------------------------------------------------------------
@@ -701,14 +722,23 @@ def _locations_of(distributor_ids: set[int]) -> dict[int, int]:
 
 
 def _count_waiting(load: Load) -> None:
-    for item in load.items.values():
-        refresh_waiting(item)
+    refresh_waiting([item.id for item in load.items.values()])
 
 
-def refresh_waiting(item: ReviewItem) -> None:
-    item.rows_waiting = db.session.execute(select(func.count(PendingRow.id)).where(
-        (PendingRow.customer_item_id == item.id) | (PendingRow.product_item_id == item.id),
-        PendingRow.status == "waiting")).scalar_one()
+def refresh_waiting(item_ids: list[int]) -> None:
+    """Recount the rows waiting on each of these review items (one statement)."""
+    if not item_ids:
+        return
+    p = PendingRow
+    for column in (p.customer_item_id, p.product_item_id):
+        counts = (select(func.count(p.id)).where(column == ReviewItem.id, p.status == "waiting")
+                  .correlate(ReviewItem).scalar_subquery())
+        db.session.execute(update(ReviewItem).where(ReviewItem.id.in_(item_ids), ReviewItem.subject == (
+            "customer" if column is p.customer_item_id else "product")).values(rows_waiting=counts)
+            .execution_options(synchronize_session=False))
+    for item in db.session.identity_map.values():
+        if isinstance(item, ReviewItem) and item.id in set(item_ids):
+            db.session.expire(item, ["rows_waiting"])
 
 
 def notify_submitter(sub: Submission) -> None:

@@ -89,14 +89,13 @@ class RegionParser:
         rows = db.session.execute(select(Region.id, Region.code, Region.name, Region.official_name, Region.level,
                                          Region.parent_id, Region.province_id)).all()
         self.by_code = {code: rid for rid, code, *_ in rows}
-        # (text, id, parent id, province id) per level, longest names first
-        self.by_level: dict[int, list[tuple[str, int, int | None, int | None]]] = {1: [], 2: [], 3: []}
+        # name → [(level, id, parent id, province id)]: a text is read by looking its substrings up
+        self.names: dict[str, list[tuple[int, int, int | None, int | None]]] = {}
         for rid, _code, name, official, level, parent, province in rows:
             for text in {name, official, _short(official)}:
                 if text and len(text) >= 2 and text not in ("市辖区", "县", "省直辖县级行政区划"):
-                    self.by_level[level].append((text, rid, parent, province))
-        for names in self.by_level.values():
-            names.sort(key=lambda t: -len(t[0]))
+                    self.names.setdefault(text, []).append((level, rid, parent, province))
+        self.longest = max((len(t) for t in self.names), default=2)
         self._cache: dict[str, int | None] = {}
 
     def parse(self, text: str | None) -> int | None:
@@ -112,18 +111,18 @@ class RegionParser:
         return found
 
     def _walk(self, value: str) -> int | None:
-        province = city = county = None
-        hits = {rid for name, rid, _p, _pr in self.by_level[1] if name in value}
+        named = [hit for i in range(len(value)) for j in range(i + 2, min(len(value), i + self.longest) + 1)
+                 for hit in self.names.get(value[i:j], ())]
+        province = city = None
+        hits = {rid for level, rid, _p, _pr in named if level == 1}
         if len(hits) == 1:
             province = hits.pop()
-        hits = {rid for name, rid, parent, pr in self.by_level[2] if name in value
-                and (province is None or pr == province)}
+        hits = {rid for level, rid, _p, pr in named if level == 2 and (province is None or pr == province)}
         if len(hits) == 1:
             city = hits.pop()
-        hits = {rid for name, rid, parent, pr in self.by_level[3] if name in value
+        hits = {rid for level, rid, parent, pr in named if level == 3
                 and (city is None or parent == city) and (province is None or pr == province)}
-        if len(hits) == 1:
-            county = hits.pop()
+        county = hits.pop() if len(hits) == 1 else None
         return county or city or province
 
 
@@ -174,7 +173,7 @@ class Resolver:
             select(Terminal.id, Terminal.region_id).join(CustomerAlias, CustomerAlias.terminal_id == Terminal.id)
             .where(CustomerAlias.distributor_id == distributor.id)).all())
         self.regions = RegionParser()
-        self.default_region = distributor.region.province_id if distributor.region else None
+        self.default_region = distributor.region_id  # where a new terminal of its is created by default
 
     # -- products ---------------------------------------------------------------------------------------------------
     def products_for(self, keys: list[tuple[str | None, str | None, str | None]]) -> dict[tuple, Resolution]:
@@ -241,7 +240,9 @@ class Resolver:
                 self._customers[code, name, region] = Resolution(hit[0], hit[1], "code" if code else "name",
                                                                  code or norm, method="alias")
                 continue
-            queries.append(matching.Query(name, None, self.regions.parse(region) or self.default_region))
+            # only the row's own region restricts the search: the distributor's province as a default cost a third
+            # of the automatic matches in bench/ingest.py (a tier-1's customers cross provinces, too)
+            queries.append(matching.Query(name, None, self.regions.parse(region)))
             pending.append((code, name, region))
         if queries:
             if self._index is None:

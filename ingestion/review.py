@@ -207,12 +207,10 @@ def release_rows(items: list[ReviewItem], user: User | None) -> ReviewOutcome:
         result = _load_rows(sub, ok) if ok else {"accepted": [], "rejected": [], "waiting": []}
         outcome.loaded += len(result["accepted"])
         outcome.rejected += len(refused) + len(result["rejected"])
-    for item in items:
-        pipeline.refresh_waiting(item)
-    for other in db.session.execute(select(ReviewItem).where(ReviewItem.status == "open", ReviewItem.id.in_(
-            select(PendingRow.customer_item_id).where(PendingRow.id.in_([r.id for r in rows]))
-            .union(select(PendingRow.product_item_id).where(PendingRow.id.in_([r.id for r in rows])))))).scalars():
-        pipeline.refresh_waiting(other)
+    others = set(db.session.execute(select(ReviewItem.id).where(ReviewItem.status == "open", ReviewItem.id.in_(
+        select(PendingRow.customer_item_id).where(PendingRow.id.in_([r.id for r in rows]))
+        .union(select(PendingRow.product_item_id).where(PendingRow.id.in_([r.id for r in rows])))))).scalars())
+    pipeline.refresh_waiting([*ids, *others])
     db.session.flush()
     return outcome
 
