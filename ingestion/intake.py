@@ -8,6 +8,7 @@ through :func:`receive_file`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from typing import BinaryIO
@@ -90,9 +91,11 @@ def receive_file(stream: BinaryIO, filename: str, distributor: Distributor, kind
                               id=duplicate.id, status=duplicate.status)
     else:
         try:
-            reading.inspect_file(store.path_of(stored.storage_path), filename, max_bytes=store.max_bytes())
+            info = reading.inspect_file(store.path_of(stored.storage_path), filename, max_bytes=store.max_bytes())
         except reading.FileRejected as exc:
             sub.status, sub.error_code, sub.error_message = S.FAILED.value, exc.code, exc.message
+        else:  # the bytes never change (content-addressed): the pipeline reads with what was found here
+            sub.notes = {"file": dataclasses.asdict(info)}
     db.session.add(sub)
     db.session.flush()
     if sub.status == S.FAILED.value:

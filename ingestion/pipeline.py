@@ -148,7 +148,9 @@ def load_submission(submission_id: int) -> str:
     except FileNotFoundError as exc:
         raise SubmissionRejected("raw_file_missing", _("The stored file is missing from the raw-file store.")) from exc
     try:
-        info = reading.inspect_file(path, sub.filename, max_bytes=store.max_bytes())
+        known = (sub.notes or {}).get("file")
+        info = reading.FileInfo(**known) if known else \
+            reading.inspect_file(path, sub.filename, max_bytes=store.max_bytes())
         table = reading.read_table(path, info, chunk_rows=int(current_app.config.get("INGEST_CHUNK_ROWS", 50_000)))
     except reading.FileRejected as exc:
         raise SubmissionRejected(exc.code, exc.message) from exc
@@ -619,7 +621,7 @@ def _finish(load: Load, table: reading.Table) -> str:
     share = float(current_app.config.get("INGEST_MAX_REJECTED_SHARE", 0.5))
     sub.rows_read, sub.rows_accepted = counts["read"], counts["accepted"]
     sub.rows_rejected, sub.rows_review = counts["rejected"], counts["waiting"]
-    sub.notes = {"title_lines": table.title_lines[:5], "dropped": dict(table.dropped),
+    sub.notes = {**(sub.notes or {}), "title_lines": table.title_lines[:5], "dropped": dict(table.dropped),
                  "reasons": dict(load.reasons.most_common()), "header_row": table.header_row}
     sub.processed_at = utcnow()
     if counts["rejected"] > share * counts["read"]:

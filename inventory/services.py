@@ -390,7 +390,7 @@ def _fefo_order(stock, lots, location_id: int, product_id: int) -> list[int]:
 def _write_flows(rows: list[dict], stock: dict) -> None:
     if not rows:
         return
-    db.session.execute(insert(StockMovement), rows)
+    db.session.execute(insert(StockMovement.__table__), rows)  # Core executemany: no ORM objects per row
     touched = {(r["from_location_id"], r["lot_id"]) for r in rows if r["from_location_id"]}
     touched |= {(r["to_location_id"], r["lot_id"]) for r in rows if r["to_location_id"]}
     if any(stock[key] < 0 for key in touched):  # cannot happen (every take is capped); the constraint backs it
