@@ -12,10 +12,11 @@ bp = Blueprint("ingestion", __name__, url_prefix="/ingestion", template_folder="
 def init_app(app, api) -> None:
     """Register this package's pages, API, tasks, seams and demo data with the app."""
     from ingestion import api as ingestion_api
-    from ingestion import models, reported, tasks, views  # noqa: F401
+    from ingestion import demo, models, reported, tasks, views  # noqa: F401
     from inventory import channel, trace
 
     app.register_blueprint(bp)
     api.register_blueprint(ingestion_api.blp)
     channel.set_reported_stock_source(reported.reported_stock)
     trace.set_terminal_source(reported.reported_terminals)
+    demo.register()  # the demo channel data, seeded by `flask drp seed-demo`

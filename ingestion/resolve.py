@@ -107,6 +107,8 @@ class RegionParser:
         found = self.by_code.get(value) if value.isdigit() else None
         if found is None:
             found = self._walk(value)
+        if len(self._cache) > 200_000:  # kept per process: bounded
+            self._cache.clear()
         self._cache[text] = found
         return found
 
@@ -124,6 +126,24 @@ class RegionParser:
                 and (city is None or parent == city) and (province is None or pr == province)}
         county = hits.pop() if len(hits) == 1 else None
         return county or city or province
+
+
+_PARSERS: dict[str, tuple[int, RegionParser]] = {}
+
+
+def region_parser() -> RegionParser:
+    """The region parser of this database (kept per process while the regions do not change)."""
+    count = db.session.execute(select(func.count(Region.id))).scalar_one()
+    bind = db.session.get_bind()
+    url = str(getattr(bind, "engine", bind).url)
+    with _INDEX_LOCK:
+        cached = _PARSERS.get(url)
+        if cached and cached[0] == count:
+            return cached[1]
+    parser = RegionParser()
+    with _INDEX_LOCK:
+        _PARSERS[url] = (count, parser)
+    return parser
 
 
 def _short(official: str | None) -> str | None:
@@ -172,7 +192,7 @@ class Resolver:
         self.terminal_regions: dict[int, int] = dict(db.session.execute(
             select(Terminal.id, Terminal.region_id).join(CustomerAlias, CustomerAlias.terminal_id == Terminal.id)
             .where(CustomerAlias.distributor_id == distributor.id)).all())
-        self.regions = RegionParser()
+        self.regions = region_parser()
         self.default_region = distributor.region_id  # where a new terminal of its is created by default
 
     # -- products ---------------------------------------------------------------------------------------------------
