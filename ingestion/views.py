@@ -66,6 +66,30 @@ def _distributor_for_upload(code: str | None) -> Distributor:
     return dist
 
 
+def _optional_distributor(code: str | None) -> Distributor | None:
+    """A distributor by code; None for an empty code; ValueError for an unknown one."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    dist = db.session.execute(select(Distributor).where(Distributor.code == code)).scalar_one_or_none()
+    if dist is None:
+        raise ValueError(_("Unknown code %(code)s.", code=code))
+    return dist
+
+
+def _decide(action, errors, done: str, back: str):
+    """Run one service call: commit and say ``done``, or roll back and say why; back to ``back`` either way."""
+    try:
+        action()
+    except errors as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(back)
+    db.session.commit()
+    flash(done, "success")
+    return redirect(back)
+
+
 def enqueue(submission_ids) -> None:
     from ingestion.tasks import process_submission
 
@@ -264,21 +288,11 @@ def timeliness_page():
 @bp.post("/timeliness/schedule")
 @roles_required(*STAFF)
 def schedule_save():
-    code = (request.form.get("distributor") or "").strip()
-    dist = db.session.execute(select(Distributor).where(Distributor.code == code)).scalar_one_or_none() \
-        if code else None
-    try:
-        if code and dist is None:
-            raise ValueError(_("Unknown code %(code)s.", code=code))
-        timeliness.set_due_day(dist, intake.parse_kind(request.form.get("kind")),
-                               int(request.form.get("due_day") or -1), request.form.get("expected", "1") == "1")
-    except (ValueError, intake.IntakeError) as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for(".timeliness_page"))
-    db.session.commit()
-    flash(_("Due day saved."), "success")
-    return redirect(url_for(".timeliness_page"))
+    form = request.form
+    return _decide(lambda: timeliness.set_due_day(_optional_distributor(form.get("distributor")),
+                                                  intake.parse_kind(form.get("kind")), int(form.get("due_day") or -1),
+                                                  form.get("expected", "1") == "1"),
+                   (ValueError, intake.IntakeError), _("Due day saved."), url_for(".timeliness_page"))
 
 
 # -- closed months ------------------------------------------------------------------------------------------------
@@ -292,36 +306,24 @@ def closings():
 @bp.post("/closings")
 @roles_required(*STAFF)
 def close():
-    code = (request.form.get("distributor") or "").strip()
+    raw = (request.form.get("month") or "").strip()
     try:
-        month = date.fromisoformat((request.form.get("month") or "").strip() + "-01")
-        dist = db.session.execute(select(Distributor).where(Distributor.code == code)).scalar_one_or_none() \
-            if code else None
-        if code and dist is None:
-            raise closing.ClosingError(_("Unknown code %(code)s.", code=code))
-        closing.close_month(month, dist, current_user._get_current_object(), request.form.get("note"))
-    except ValueError as exc:
-        db.session.rollback()
-        flash(str(exc) if isinstance(exc, closing.ClosingError) else _("Give the month as 2026-03."), "danger")
+        month = date.fromisoformat(raw + "-01")
+    except ValueError:
+        flash(_("Give the month as 2026-03."), "danger")
         return redirect(url_for(".closings"))
-    db.session.commit()
-    flash(_("%(month)s closed.", month=month.strftime("%Y-%m")), "success")
-    return redirect(url_for(".closings"))
+    return _decide(lambda: closing.close_month(month, _optional_distributor(request.form.get("distributor")),
+                                               current_user._get_current_object(), request.form.get("note")),
+                   ValueError, _("%(month)s closed.", month=month.strftime("%Y-%m")), url_for(".closings"))
 
 
 @bp.post("/closings/<int:closing_id>/reopen")
 @roles_required(*STAFF)
 def reopen(closing_id):
     row = db.session.get(PeriodClosing, closing_id) or abort(404)
-    try:
-        closing.reopen_month(row, current_user._get_current_object(), request.form.get("reason", ""))
-    except closing.ClosingError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for(".closings"))
-    db.session.commit()
-    flash(_("Month reopened."), "success")
-    return redirect(url_for(".closings"))
+    user = current_user._get_current_object()
+    return _decide(lambda: closing.reopen_month(row, user, request.form.get("reason", "")), closing.ClosingError,
+                   _("Month reopened."), url_for(".closings"))
 
 
 # -- drop sources -------------------------------------------------------------------------------------------------
@@ -337,13 +339,5 @@ def sources_page():
 def source_save():
     from ingestion import sources
 
-    try:
-        sources.save_source(request.form, source_id=request.form.get("id", type=int))
-    except sources.SourceError as exc:
-        db.session.rollback()
-        flash(str(exc), "danger")
-        return redirect(url_for(".sources_page"))
-    db.session.commit()
-    flash(_("Drop source saved."), "success")
-    return redirect(url_for(".sources_page"))
-
+    return _decide(lambda: sources.save_source(request.form, source_id=request.form.get("id", type=int)),
+                   sources.SourceError, _("Drop source saved."), url_for(".sources_page"))

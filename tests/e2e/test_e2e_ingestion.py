@@ -36,7 +36,8 @@ def _line(customer, qty, day="2026-05-10"):
 
 def _make_distributor(page, base_url: str) -> None:
     token = page.get_attribute('meta[name="csrf-token"]', "content")
-    r = page.request.post(f"{base_url}/api/v1/distributors", headers={"X-CSRFToken": token, "Content-Type": "application/json"},
+    r = page.request.post(f"{base_url}/api/v1/distributors",
+                          headers={"X-CSRFToken": token, "Content-Type": "application/json"},
                           data=json.dumps({"code": "E2E-ING", "name": "浙江英格测试医药有限公司", "tier": 1,
                                            "region_code": "330100", "licence_no": "浙AA5719999",
                                            "licence_expiry": "2030-12-31"}),
