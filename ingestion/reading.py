@@ -224,10 +224,11 @@ def _check_ole(path: Path) -> None:
 def detect_encoding(path: str | Path) -> str:
     """The text encoding of a CSV file: 'utf-8-sig', 'utf-8' or 'gb18030', verified over the whole file.
 
-    UTF-8 is tried first (strictly, over every byte). When it fails, the first non-UTF-8 line decides: if earlier
-    lines already held UTF-8 text the file mixes encodings (``mixed_encoding``, naming the line); otherwise
-    charset-normalizer judges a sample and the whole file must then decode as GB18030 (a superset of GBK and
-    GB2312) with no line that is valid UTF-8 Chinese (which would again be a mixed file).
+    UTF-8 is tried first (strictly, over every byte). When it fails, a line of valid UTF-8 Chinese text anywhere
+    means mixed encodings (``mixed_encoding``, naming the first line that breaks the pattern); otherwise
+    charset-normalizer judges a sample (Big5 or Shift-JIS also decode as GB18030, as mojibake:
+    ``unsupported_encoding``) and the whole file must decode strictly as GB18030, a superset of GBK and GB2312
+    (``undecodable`` names the first line that does not).
     """
     path = Path(path)
     with path.open("rb") as fh:
@@ -245,55 +246,42 @@ def detect_encoding(path: str | Path) -> str:
     earlier = _first_utf8_text_line(path, until_line=line)
     if earlier is not None:  # UTF-8 Chinese text before the first non-UTF-8 line
         raise _reject("mixed_encoding", line=line, expected="UTF-8")
+    utf8_line = _first_utf8_text_line(path)
+    if utf8_line is not None:  # UTF-8 Chinese text after the first non-UTF-8 line
+        raise _reject("mixed_encoding", line=utf8_line, expected="GBK")
     guess = _guess_legacy(path, offset)
-    if guess is None:
-        raise _reject("undecodable", line=line)
-    if guess != "gb18030":
+    if guess is not None and guess != "gb18030":  # Big5 / Shift-JIS also decode as GB18030, as mojibake
         raise _reject("unsupported_encoding", encoding=guess)
     bad, bad_line = _first_error(path, "gb18030")
     if bad is not None:
         raise _reject("undecodable", line=bad_line)
-    utf8_line = _first_utf8_text_line(path)
-    if utf8_line is not None:
-        raise _reject("mixed_encoding", line=utf8_line, expected="GBK")
     return "gb18030"
 
 
 def _first_error(path: Path, encoding: str, skip: int = 0) -> tuple[int | None, int | None]:
-    """Offset and 1-based line number of the first byte that does not decode strictly, or (None, None)."""
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    pos, lines = 0, 1
+    """Offset and 1-based line number of the first byte that does not decode strictly, or (None, None).
+
+    Blocks are cut after their last newline so that no character is split, and each is decoded whole (so the
+    error position is exact for every codec, multibyte ones included)."""
+    pos, lines, tail = skip, 1, b""
     with path.open("rb") as fh:
         fh.seek(skip)
-        pos = skip
         while True:
             block = fh.read(_BLOCK)
-            final = not block
+            data = tail + block
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            if block and cut == 0:
+                tail = data
+                continue
+            part, tail = data[:cut], data[cut:]
             try:
-                decoder.decode(block, final)
+                part.decode(encoding)
             except UnicodeDecodeError as exc:
-                # exc.start is relative to the decoder's buffered bytes + this block; pending bytes (at most 3)
-                # belong to the previous block, so back up by what the decoder kept.
-                pending = len(exc.object) - len(block)
-                offset = pos - pending + exc.start
-                return offset, _line_of(path, offset)
-            if final:
-                return None, None
-            pos += len(block)
-            lines += block.count(b"\n")
-
-
-def _line_of(path: Path, offset: int) -> int:
-    count = 1
-    with path.open("rb") as fh:
-        remaining = offset
-        while remaining > 0:
-            block = fh.read(min(_BLOCK, remaining))
+                return pos + exc.start, lines + part.count(b"\n", 0, exc.start)
             if not block:
-                break
-            count += block.count(b"\n")
-            remaining -= len(block)
-    return count
+                return None, None
+            pos += len(part)
+            lines += part.count(b"\n")
 
 
 _LEGACY_CANDIDATES = ["gb18030", "big5", "shift_jis", "euc_kr", "cp1252"]
