@@ -139,16 +139,18 @@ def test_normalise_chunk_types_and_problems():
             {**GOOD, "日期": "", "数量": "1.5", "单价": "abc", "金额": "x"},
             {**GOOD, "客户": " ", "编码": "", "品名": None, "效期": "明年"},
             {**GOOD, "数量": "２０盒", "单位": "", "金额": "300"},
-            {**GOOD, "数量": "-2", "金额": "-25", "单价": "-12.5"}]
+            {**GOOD, "数量": "-2", "金额": "-25"},
+            {**GOOD, "数量": "2", "金额": "-25", "单价": "-12.5"}]
     out = normalise_chunk(chunk(rows), COLUMNS, "sell_out")
     assert list(out.columns) == ["_row", *FIELDS["sell_out"], "problems"]
-    assert list(out["_row"]) == [2, 3, 4, 5, 6, 7]
+    assert list(out["_row"]) == [2, 3, 4, 5, 6, 7, 8]
     assert out.loc[0, "business_date"] == date(2025, 3, 5) and out.loc[0, "expires_on"] == date(2027, 3, 31)
     assert out.loc[0, "quantity"] == 10 and out.loc[0, "amount"] == Decimal("125.00")
     assert out.loc[0, "unit_price"] == Decimal("12.5000") and out.loc[0, "customer_code"] is None
     assert out["problems"].tolist() == [
-        [], ["bad_date", "quantity_zero", "amount_mismatch"], ["missing_date", "bad_quantity", "bad_price", "bad_amount"],
-        ["bad_expiry", "missing_customer", "missing_product"], ["amount_mismatch"], ["bad_price"]]
+        [], ["bad_date", "quantity_zero", "amount_mismatch"], ["missing_date", "bad_quantity", "bad_price",
+         "bad_amount"],
+        ["bad_expiry", "missing_customer", "missing_product"], ["amount_mismatch"], [], ["bad_price"]]
     assert out.loc[1, "business_date"] is pd.NaT and pd.isna(out.loc[2, "quantity"])
     assert out.loc[4, "quantity"] == 20 and out.loc[4, "unit"] == "盒"  # the unit glued to the quantity
     assert out.loc[5, "quantity"] == -2  # a reported return line
