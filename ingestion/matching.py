@@ -165,6 +165,8 @@ def _strip_places(key: str, spellings: Mapping[str, str], allowed: Set[str] | No
     fewer than two characters is not stripped further."""
     places = set()
     while True:
+        if key[:2] not in spellings.get(_HEADS, ()):  # no place name starts with these two characters
+            return key, frozenset(places)
         for k in range(min(len(key) - 2, _LONGEST_PLACE), 1, -1):
             short = spellings.get(key[:k])
             if short is not None and (allowed is None or short in allowed):
@@ -176,6 +178,7 @@ def _strip_places(key: str, spellings: Mapping[str, str], allowed: Set[str] | No
 
 
 _LONGEST_PLACE = 10
+_HEADS = "\x00heads"  # key of the spellings map holding the set of the spellings' first two characters
 
 
 def _spellings(names: Iterable[str]) -> dict[str, str]:
@@ -187,6 +190,7 @@ def _spellings(names: Iterable[str]) -> dict[str, str]:
             out.setdefault(short, short)
             out.setdefault(unicodedata.normalize("NFKC", name).strip().lower(), short)
             out.setdefault(normalise_name(name), short)
+    out[_HEADS] = frozenset(k[:2] for k in out)
     return out
 
 
