@@ -28,7 +28,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -380,6 +380,8 @@ class Table:
     _source: object = None
     _formula_cells: dict[int, set[int]] = field(default_factory=dict)  # row number → column indexes
     _csv_width: int = 0  # the usual number of cells of a CSV data row (may exceed the headers)
+    _first_column: int = 0  # leading columns empty in every top row (a streamed sheet keeps them)
+    _origin: int = 0  # the sheet column of the reader's first cell (calamine starts at the first used column)
     _block_size: int = 1 << 22
 
     @property
@@ -521,14 +523,21 @@ class Table:
         return df
 
     def _sheet_frames(self) -> Iterator[pd.DataFrame]:
-        sheet = self._source
+        source = self._source
         width = len(self.headers) + SPARE_COLUMNS
         batch: list[list] = []
         numbers: list[int] = []
-        for number, cells in enumerate(sheet.iter_rows(), start=1):
+        if isinstance(source, _XlsxStream):
+            rows = ((n, cells, formulas) for n, cells, formulas in source.rows())
+        else:
+            rows = ((n, [_cell_text(c) for c in cells], ()) for n, cells in enumerate(source.iter_rows(), start=1))
+        skip = self._first_column
+        for number, cells, formulas in rows:
             if number <= self.header_row:
                 continue
-            row = [_cell_text(c) or "" for c in cells[:width]]
+            if formulas:
+                self._formula_cells[number] = set(formulas)
+            row = [c or "" for c in cells[skip:skip + width]]
             if len(row) < width:
                 row.extend([""] * (width - len(row)))
             batch.append(row)
@@ -543,8 +552,9 @@ class Table:
         rows = np.asarray(numbers, dtype="int64")
         formulas = None
         if self._formula_cells:
-            formulas = np.array(["|".join(self.headers[c] for c in sorted(self._formula_cells.get(n, ()))
-                                          if c < len(self.headers)) for n in numbers], dtype=object)
+            skip, width = self._first_column + self._origin, len(self.headers)
+            formulas = np.array(["|".join(self.headers[c - skip] for c in sorted(self._formula_cells.get(n, ()))
+                                          if 0 <= c - skip < width) for n in numbers], dtype=object)
         return self._finish(pd.DataFrame(batch, dtype=object), rows, formulas)
 
 
@@ -610,6 +620,9 @@ def read_table(path: str | Path, info: FileInfo, *, chunk_rows: int = 50_000) ->
         sheet_name = None
     else:
         source, sheet_name, top = _open_sheet(path)
+    skip = _leading_empty_columns(top) if info.format != CSV else 0
+    table_first_column = skip
+    top = [row[skip:] for row in top]
     idx = _find_header(top)
     if idx is None:
         raise _reject("no_header", rows=HEADER_SCAN_ROWS)
@@ -617,21 +630,30 @@ def read_table(path: str | Path, info: FileInfo, *, chunk_rows: int = 50_000) ->
     title_lines = [" ".join(str(c).strip() for c in row if c not in (None, "") and str(c).strip())
                    for row in top[:idx]]
     title_lines = [t for t in title_lines if t]
-    table = Table(headers, title_lines, idx + 1, info, chunk_rows, sheet_name, _path=path, _source=source)
+    table = Table(headers, title_lines, idx + 1, info, chunk_rows, sheet_name, _path=path, _source=source,
+                  _first_column=table_first_column)
     if info.format == CSV:
         counts = Counter(len(r) for r in top[idx + 1:] if any(c not in (None, "") for c in r))
         table._csv_width = counts.most_common(1)[0][0] if counts else len(headers)
         sample_bytes = sum(len(",".join(c or "" for c in r).encode("utf-8")) + 1 for r in top)
         per_row = sample_bytes / max(len(top), 1)
         table._block_size = int(min(max(per_row * chunk_rows, 1 << 20), 64 << 20))
-    else:
-        table._formula_cells = _formulas_without_value(path, sheet_name) if info.format == XLSX else {}
+    elif info.format == XLSX and not isinstance(source, _XlsxStream):
+        table._formula_cells = _formulas_without_value(path, sheet_name)
+        table._origin = (getattr(source, "start", None) or (0, 0))[1]
     if len(top) < _TOP_ROWS and not any(_is_data_row(r, table._header_keys) for r in top[idx + 1:]):
         raise _reject("header_only")
     return table
 
 
 _TOP_ROWS = 200
+
+
+def _leading_empty_columns(rows: list[list]) -> int:
+    """How many columns on the left are empty in every row (a streamed sheet starts at column A)."""
+    widths = [next((i for i, c in enumerate(row) if c not in (None, "")), None) for row in rows]
+    found = [w for w in widths if w is not None]
+    return min(found) if found else 0
 
 
 def _formulas_without_value(path: Path, sheet_name: str | None) -> dict[int, set[int]]:
@@ -643,7 +665,7 @@ def _formulas_without_value(path: Path, sheet_name: str | None) -> dict[int, set
     """
     import xml.parsers.expat
 
-    member = _sheet_member(path, sheet_name)
+    member = _sheet_members(path).get(sheet_name, (None, 0))[0]
     if member is None:
         return {}
     with zipfile.ZipFile(path) as zf:
@@ -700,28 +722,6 @@ def _cell_ref(ref: str) -> tuple[int, int]:
     return int(ref[len(letters):]), col - 1
 
 
-def _sheet_member(path: Path, sheet_name: str | None) -> str | None:
-    """The zip member of a worksheet by name (xl/workbook.xml + its relationships), or None."""
-    import xml.etree.ElementTree as ET
-
-    with zipfile.ZipFile(path) as zf:
-        try:
-            book = ET.fromstring(zf.read("xl/workbook.xml"))
-            rels = ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
-        except (KeyError, ET.ParseError):
-            return None
-    rid = None
-    for el in book.iter():
-        if el.tag.endswith("}sheet") and el.get("name") == sheet_name:
-            rid = next((v for k, v in el.attrib.items() if k.endswith("}id")), None)
-            break
-    for el in rels.iter():
-        if el.tag.endswith("}Relationship") and el.get("Id") == rid:
-            target = el.get("Target", "")
-            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-    return None
-
-
 def _csv_top(path: Path, info: FileInfo) -> list[list]:
     rows = []
     try:
@@ -737,8 +737,11 @@ def _csv_top(path: Path, info: FileInfo) -> list[list]:
 
 
 def _open_sheet(path: Path):
+    """The first worksheet with data: (source, sheet name, its top rows as text). A big .xlsx sheet is streamed
+    (:class:`_XlsxStream`, memory bounded by the chunk size); others are loaded whole by calamine (fast)."""
     from python_calamine import CalamineWorkbook
 
+    members = _sheet_members(path) if zipfile.is_zipfile(path) else {}
     try:
         wb = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # noqa: BLE001 - calamine raises its own error types for every damage
@@ -747,18 +750,215 @@ def _open_sheet(path: Path):
             raise _reject("encrypted") from None
         raise _reject("corrupt", detail=f"{name}: {str(exc)[:100]}") from None
     for name in wb.sheet_names:
-        try:
-            sheet = wb.get_sheet_by_name(name)
-        except Exception as exc:  # noqa: BLE001
-            raise _reject("corrupt", detail=f"{type(exc).__name__}: {str(exc)[:100]}") from None
+        member = members.get(name)
+        if member is not None and member[1] > STREAM_SHEET_BYTES:
+            source = _XlsxStream(path, member[0])
+            rows = (cells for _n, cells, _f in source.rows())
+        else:
+            try:
+                source = wb.get_sheet_by_name(name)
+            except Exception as exc:  # noqa: BLE001
+                raise _reject("corrupt", detail=f"{type(exc).__name__}: {str(exc)[:100]}") from None
+            rows = ([_cell_text(c) for c in cells] for cells in source.iter_rows())
         top = []
-        for cells in sheet.iter_rows():
-            top.append([_cell_text(c) for c in cells])
+        for cells in rows:
+            top.append(cells)
             if len(top) >= _TOP_ROWS:
                 break
-        if any(any(c is not None for c in row) for row in top):
-            return sheet, name, top
+        if any(any(c not in (None, "") for c in row) for row in top):
+            return source, name, top
     raise _reject("no_sheet")
+
+
+#: A worksheet whose XML is larger than this (about 100,000 rows of 12 columns) is streamed instead of loaded.
+STREAM_SHEET_BYTES = 48 * 1024 * 1024
+
+
+def _sheet_members(path: Path) -> dict[str, tuple[str, int]]:
+    """Sheet name → (zip member, uncompressed size), from xl/workbook.xml and its relationships."""
+    import xml.etree.ElementTree as ET
+
+    with zipfile.ZipFile(path) as zf:
+        try:
+            book = ET.fromstring(zf.read("xl/workbook.xml"))
+            rels = ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+        except (KeyError, ET.ParseError):
+            return {}
+        sizes = {i.filename: i.file_size for i in zf.infolist()}
+    targets = {}
+    for el in rels.iter():
+        if el.tag.endswith("}Relationship"):
+            target = el.get("Target", "")
+            targets[el.get("Id")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    out = {}
+    for el in book.iter():
+        if el.tag.endswith("}sheet"):
+            rid = next((v for k, v in el.attrib.items() if k.endswith("}id")), None)
+            member = targets.get(rid)
+            if member in sizes:
+                out[el.get("name")] = (member, sizes[member])
+    return out
+
+
+#: Built-in number formats that are dates (including the CJK ones Chinese Excel uses: 27-36, 50-58).
+_DATE_FORMAT_IDS = frozenset({*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)})
+_DATE_CODE = re.compile(r"[dmyhs年月日]")
+_QUOTED = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')
+
+
+class _XlsxStream:
+    """A worksheet read straight from its XML with expat, row by row (memory: the shared strings and one block).
+
+    Values are the cached ones (formulas are never evaluated; a formula cell without a cached value is reported),
+    shared and inline strings resolved, numbers in date formats turned into dates: the same text as calamine's
+    values through :func:`_cell_text`."""
+
+    def __init__(self, path: Path, member: str):
+        self.path, self.member = path, member
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            self.shared = _shared_strings(zf) if "xl/sharedStrings.xml" in names else []
+            self.date_styles = _date_styles(zf) if "xl/styles.xml" in names else frozenset()
+            book = zf.read("xl/workbook.xml")
+        self.epoch = datetime(1904, 1, 1) if re.search(rb'date1904="(1|true)"', book) else datetime(1899, 12, 30)
+
+    def rows(self) -> Iterator[tuple[int, list[str | None], set[int]]]:
+        """(row number, cell texts from column A, columns holding a formula without a cached value)."""
+        import xml.parsers.expat
+
+        done: list[tuple[int, list, set]] = []
+        state = {"row": 0, "cells": {}, "formulas": set(), "col": -1, "ref": None, "t": "n", "s": 0,
+                 "text": [], "collect": False, "formula": False, "has_value": False, "in_rph": False}
+
+        def start(name, attrs):
+            tag = name.rsplit(":", 1)[-1]
+            if tag == "row":
+                state["row"] = int(attrs.get("r", state["row"] + 1))
+                state["cells"], state["formulas"], state["col"] = {}, set(), -1
+            elif tag == "c":
+                ref = attrs.get("r")
+                state["col"] = _cell_ref(ref)[1] if ref else state["col"] + 1
+                state["t"], state["s"] = attrs.get("t", "n"), int(attrs.get("s", 0))
+                state["text"], state["formula"], state["has_value"] = [], False, False
+            elif tag == "f":
+                state["formula"] = True
+            elif tag in ("v", "t") and not state["in_rph"]:
+                state["collect"] = True
+            elif tag == "rPh":
+                state["in_rph"] = True
+
+        def text(data):
+            if state["collect"]:
+                state["text"].append(data)
+
+        def end(name):
+            tag = name.rsplit(":", 1)[-1]
+            if tag in ("v", "t"):
+                if state["collect"]:
+                    state["has_value"] = True
+                state["collect"] = False
+            elif tag == "rPh":
+                state["in_rph"] = False
+            elif tag == "c":
+                value = self._value("".join(state["text"]), state["t"], state["s"], state["has_value"])
+                if value is not None:
+                    state["cells"][state["col"]] = value
+                elif state["formula"]:
+                    state["formulas"].add(state["col"])
+            elif tag == "row":
+                cells = state["cells"]
+                width = max(cells, default=-1) + 1
+                done.append((state["row"], [cells.get(i) for i in range(width)], state["formulas"]))
+
+        parser = xml.parsers.expat.ParserCreate()
+        parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+        parser.buffer_text = True
+        last = 0
+        with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+            while block := fh.read(1 << 16):
+                parser.Parse(block, False)
+                for row in done:
+                    while last + 1 < row[0]:  # rows Excel left out (empty) keep the numbering
+                        last += 1
+                        yield last, [], set()
+                    last = row[0]
+                    yield row
+                done.clear()
+            parser.Parse(b"", True)
+            yield from done
+
+    def _value(self, raw: str, kind: str, style: int, has_value: bool) -> str | None:
+        if not has_value or raw == "":
+            return None
+        if kind == "s":
+            return self.shared[int(raw)]
+        if kind in ("inlineStr", "str", "e"):
+            return raw
+        if kind == "b":
+            return "TRUE" if raw.strip() == "1" else "FALSE"
+        number = float(raw)
+        if style in self.date_styles and 0 <= number < 2958466:
+            moment = self.epoch + timedelta(days=number)
+            moment = moment.replace(microsecond=0) if moment.microsecond < 500_000 else (
+                moment + timedelta(seconds=1)).replace(microsecond=0)
+            return _cell_text(moment)
+        return _cell_text(number)
+
+
+def _shared_strings(zf: zipfile.ZipFile) -> list[str]:
+    import xml.parsers.expat
+
+    out: list[str] = []
+    state = {"parts": [], "collect": False, "in_rph": False}
+
+    def start(name, attrs):
+        tag = name.rsplit(":", 1)[-1]
+        if tag == "si":
+            state["parts"] = []
+        elif tag == "t" and not state["in_rph"]:
+            state["collect"] = True
+        elif tag == "rPh":
+            state["in_rph"] = True
+
+    def end(name):
+        tag = name.rsplit(":", 1)[-1]
+        if tag == "t":
+            state["collect"] = False
+        elif tag == "rPh":
+            state["in_rph"] = False
+        elif tag == "si":
+            out.append("".join(state["parts"]))
+
+    def text(data):
+        if state["collect"]:
+            state["parts"].append(data)
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+    parser.buffer_text = True
+    with zf.open("xl/sharedStrings.xml") as fh:
+        parser.ParseFile(fh)
+    return out
+
+
+def _date_styles(zf: zipfile.ZipFile) -> frozenset[int]:
+    """Indexes of the cell formats (cellXfs) whose number format is a date or time."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(zf.read("xl/styles.xml"))
+    custom = {}
+    for el in root.iter():
+        if el.tag.endswith("}numFmt"):
+            custom[int(el.get("numFmtId", -1))] = el.get("formatCode", "")
+    dates = set()
+    for block in root.iter():
+        if block.tag.endswith("}cellXfs"):
+            for i, xf in enumerate(x for x in block if x.tag.endswith("}xf")):
+                fmt = int(xf.get("numFmtId", 0))
+                code = _QUOTED.sub("", custom.get(fmt, "")).lower()
+                if fmt in _DATE_FORMAT_IDS or (fmt in custom and _DATE_CODE.search(code) and "general" not in code):
+                    dates.add(i)
+    return frozenset(dates)
 
 
 def _unique_headers(cells: list) -> list[str]:

@@ -251,3 +251,28 @@ def test_formulas_are_read_as_cached_values_and_flagged_when_there_is_none(tmp_p
 
 def test_a_workbook_without_data(tmp_path):
     assert rejected(xlsx(tmp_path, [])).code == "no_sheet"
+
+
+def test_a_big_sheet_is_streamed_and_reads_exactly_as_the_loaded_one(tmp_path, monkeypatch):
+    wb = Workbook()
+    ws = wb.active
+    ws["C1"] = "华南医药 2025年3月流向"
+    ws.append([None, None, *HEADER.split(",")])
+    for i in range(30):
+        ws.append([None, None, date(2025, 3, 1 + i % 28), f"医院{i}", f"P{i:02d}", "阿莫西林", "0.25g*24粒", f"A{i}",
+                   "2027-03-31", i + 1, "盒", 12.5 + i / 100, f"=L{i + 3}*J{i + 3}" if i == 5 else (i + 1) * 12.5])
+    ws.cell(row=40, column=3, value="合计")
+    ws["C10"].number_format = "yyyy年m月d日"
+    path = tmp_path / "big.xlsx"
+    wb.save(path)
+    loaded = read_all(path)
+    monkeypatch.setattr(reading, "STREAM_SHEET_BYTES", 0)
+    info, table, chunks = read_all(path)
+    assert isinstance(table._source, reading._XlsxStream)
+    assert (table.headers, table.title_lines, table.header_row) == (loaded[1].headers, loaded[1].title_lines, 2)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(chunks[0].astype(object), loaded[2][0].astype(object))
+    assert chunks[0].loc[5, "_formula_no_value"] == "金额" and chunks[0].loc[0, "销售日期"] == "2025-03-01"
+    assert chunks[0].loc[7, "销售日期"] == "2025-03-08"  # a date in a 年月日 format is a date, not a serial
+    assert table.dropped == loaded[1].dropped == {"blank": 7, "total": 1}  # rows 33-39 are empty
