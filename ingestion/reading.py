@@ -8,13 +8,17 @@ for a file that must not be processed:
   uncompressed sizes and compression ratios checked BEFORE any reader opens it: a zip bomb is refused), encrypted
   or corrupt workbooks, and for CSV the encoding (UTF-8, UTF-8 with BOM, GBK / GB18030), the whole file verified so
   that an undecodable or mixed-encoding line is named.
-* :func:`read_table` finds the header row below any title rows and returns a :class:`Table` whose
-  :meth:`Table.iter_chunks` yields pandas DataFrames of raw strings (one column per header plus ``_row``, the
-  1-based line / row number in the file), at most ``chunk_rows`` rows each, so memory stays bounded whatever the
-  file size. Footer rows (合计 / 总计 / 小计), blank rows and repeated header rows are dropped and counted in
-  ``Table.dropped``, never returned as data. Formulas are never evaluated: the cached value is read, and a cell
-  holding a formula without a cached value is listed in the ``_formula_no_value`` column (the headers of such
-  cells, joined by ``|``; empty otherwise), which cleaning turns into the row problem ``formula_no_value``.
+* :func:`read_table` finds the header row below any title rows (the first of the top rows that is mostly text
+  with at least two known header words) and returns a :class:`Table` whose :meth:`Table.iter_chunks` yields
+  pandas DataFrames of raw strings (one column per header plus ``_row``, the 1-based line / row number in the
+  file, and ``_extra_cells``, the text of cells beyond the last header), at most ``chunk_rows`` rows each, so
+  memory stays bounded whatever the file size: CSV through pyarrow's streaming reader, .xlsx through calamine
+  or, for a big sheet, a streaming expat reader; .xls through calamine. Footer rows (合计 / 总计 / 小计), blank
+  rows and repeated header rows are dropped and counted in ``Table.dropped``, never returned as data; rows with
+  too few or too many cells are kept (padded / surplus in ``_extra_cells``). Formulas are never evaluated: the
+  cached value is read, and a cell holding a formula without a cached value is listed in the
+  ``_formula_no_value`` column (the headers of such cells, joined by ``|``; empty otherwise), which cleaning
+  turns into the row problem ``formula_no_value``.
 """
 
 from __future__ import annotations
@@ -600,7 +604,7 @@ def _looks_like_header(cells: list) -> bool:
 
 
 def _find_header(rows: list[list]) -> int | None:
-    for i, cells in enumerate(rows):
+    for i, cells in enumerate(rows[:HEADER_SCAN_ROWS]):
         if _looks_like_header(cells):
             return i
     return None
