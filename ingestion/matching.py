@@ -20,6 +20,7 @@ tests pin precision ≥ 0.99 on it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import random
@@ -347,6 +348,7 @@ class TerminalIndex:
             for g in _bigrams(key) | _bigrams(core):
                 self._postings[g].append(i)
         self._postings_np = {g: np.asarray(p, dtype=np.int32) for g, p in self._postings.items()}
+        del self._postings
         self._region_of = np.full((3, len(self.terminals)), -1, dtype=np.int64)  # county, city, province ids
         for i, t in enumerate(self.terminals):
             for level, r in enumerate(t.region_ids[:3]):
@@ -364,6 +366,15 @@ class TerminalIndex:
         self._alias_keys: dict[str, int | None] = {}
         for text, terminal_id in aliases:
             self.add_alias(text, terminal_id)
+
+    def with_aliases(self, aliases: Iterable[tuple[str, int]]) -> TerminalIndex:
+        """A copy sharing this index's terminals (the expensive part) with ``aliases`` instead of its own: build
+        the terminal index once, then one cheap copy per distributor's alias table."""
+        other = copy.copy(self)
+        other._aliases, other._alias_keys = {}, {}
+        for text, terminal_id in aliases:
+            other.add_alias(text, terminal_id)
+        return other
 
     def add_alias(self, text: str, terminal_id: int) -> None:
         """Remember a confirmed code or name → terminal (an alias normalising to two terminals matches neither)."""

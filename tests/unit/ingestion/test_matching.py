@@ -217,3 +217,10 @@ def test_spec_keys():
     assert m.spec_key("0.25g*24粒") == m.spec_key("250mg×24粒") == m.spec_key("0.25克 x 24粒/盒")
     assert m.spec_key("0.25g*24粒") != m.spec_key("0.25g*12粒")
     assert m.spec_key("10ml:0.5g") == (("10", "ml"), ("500", "mg")) and m.spec_key(None) == ()
+
+
+def test_with_aliases_shares_the_terminals_and_keeps_alias_tables_apart(index):
+    a = index.with_aliases([("甲客户", 2)])
+    b = index.with_aliases([("甲客户", 8)])
+    assert match(a, "甲客户").terminal_id == 2 and match(b, "甲客户").terminal_id == 8
+    assert match(index, "甲客户").terminal_id is None and a.keys is index.keys
