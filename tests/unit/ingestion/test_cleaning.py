@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingestion.cleaning import (
@@ -55,6 +55,7 @@ FORMATS = [lambda d: d.isoformat(), lambda d: f"{d.year}/{d.month}/{d.day}", lam
            lambda d: str((d - date(1899, 12, 30)).days)]
 
 
+@settings(deadline=None)
 @given(st.dates(date(1990, 1, 1), date(2099, 12, 31)), st.sampled_from(range(len(FORMATS))), st.booleans())
 def test_parse_date_round_trips_every_format(d, fmt, full_width):
     text = FORMATS[fmt](d)
@@ -87,6 +88,7 @@ def test_money_from_a_float_cell_is_its_shortest_text_not_binary_noise():
     assert parse_money("") is None and parse_money("abc") is None and parse_money("—") is None
 
 
+@settings(deadline=None)
 @given(st.decimals(min_value=Decimal("-99999999.99"), max_value=Decimal("99999999.99"), places=2,
                    allow_nan=False, allow_infinity=False))
 def test_money_is_exact_decimal_in_every_written_form(d):
@@ -197,6 +199,7 @@ def test_a_file_read_by_arrow_cleans_like_the_same_rows_in_plain_objects(tmp_pat
     assert from_arrow.loc[1, "business_date"] == date(2025, 3, 6)
 
 
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.dates(date(2020, 1, 1), date(2030, 1, 1)), st.integers(-50, 5000),
                           st.decimals(Decimal("0.01"), Decimal("9999.99"), places=2)), min_size=1, max_size=30))
 def test_normalised_rows_keep_every_value_exactly(rows):

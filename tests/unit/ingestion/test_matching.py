@@ -4,7 +4,7 @@ look-alikes that are other terminals never do, and precision on the labelled gen
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingestion import matching as m
@@ -134,12 +134,14 @@ NAME_ALPHABET = st.sampled_from(list("广州深圳市省区县第一二三十人
                                      "（）()【】 ·-附属镇卫生服务中心12３ＡaB"))
 
 
+@settings(deadline=None)
 @given(st.text(NAME_ALPHABET, max_size=30))
 def test_normalise_name_is_idempotent(text):
     once = m.normalise_name(text)
     assert m.normalise_name(once) == once
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40))
 def test_normalise_name_is_idempotent_on_any_text(text):
     once = m.normalise_name(text)
