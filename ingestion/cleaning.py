@@ -13,8 +13,11 @@ into canonical columns under a confirmed column mapping:
   conversion to base units needs the product and happens later (:func:`to_base_units`);
 * ``problems``: the list of reason codes (keys of :data:`REASONS`) of the row; an empty list means clean.
 
-Parsing is done once per distinct raw value of a column (files repeat their dates, prices and names a lot), with
-the same scalar functions the rest of the code uses, so there is one definition of every format.
+Column-wise: pyarrow's C kernels sort out the cells that are already clean or plain numbers (most of them); the
+rest, and every date, are parsed once per distinct raw value with the same scalar functions the rest of the code
+uses (:func:`clean_text`, :func:`parse_date`, :func:`parse_quantity`, :func:`parse_money`), so there is one
+definition of every format. Money goes from the cell's text straight to Decimal; a float copy only screens
+amount = quantity × unit price, which is then decided in Decimal.
 """
 
 from __future__ import annotations

@@ -157,7 +157,9 @@ def detect_kind(headers: Iterable[object], title_lines: Iterable[str] = ()) -> s
     fields = {f for k in keys for f in _SYNONYM_INDEX.get(k, ())}
     # 往来单位 (counterparty) is both customer and supplier: it decides nothing by itself.
     ambiguous = {normalise_header("往来单位"), normalise_header("往来单位名称")}
-    decisive = {f for k in keys if k not in ambiguous for f in _SYNONYM_INDEX.get(k, ())}
+    # a word that is both a business date and a stock date (日期) decides nothing either
+    decisive = {f for k in keys if k not in ambiguous and set(_SYNONYM_INDEX.get(k, ())) != {"business_date", "as_of"}
+                for f in _SYNONYM_INDEX.get(k, ())}
     scores = {kind: sum(1 for f in hints if f in decisive) for kind, hints in _KIND_HINTS.items()}
     text = " ".join([*keys, *(str(t) for t in title_lines)])
     for kind, words in _KIND_WORDS.items():

@@ -20,6 +20,7 @@ tests pin precision ≥ 0.99 on it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import random
@@ -28,6 +29,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -164,6 +166,8 @@ def _strip_places(key: str, spellings: Mapping[str, str], allowed: Set[str] | No
     fewer than two characters is not stripped further."""
     places = set()
     while True:
+        if key[:2] not in spellings.get(_HEADS, ()):  # no place name starts with these two characters
+            return key, frozenset(places)
         for k in range(min(len(key) - 2, _LONGEST_PLACE), 1, -1):
             short = spellings.get(key[:k])
             if short is not None and (allowed is None or short in allowed):
@@ -175,6 +179,7 @@ def _strip_places(key: str, spellings: Mapping[str, str], allowed: Set[str] | No
 
 
 _LONGEST_PLACE = 10
+_HEADS = "\x00heads"  # key of the spellings map holding the set of the spellings' first two characters
 
 
 def _spellings(names: Iterable[str]) -> dict[str, str]:
@@ -186,6 +191,7 @@ def _spellings(names: Iterable[str]) -> dict[str, str]:
             out.setdefault(short, short)
             out.setdefault(unicodedata.normalize("NFKC", name).strip().lower(), short)
             out.setdefault(normalise_name(name), short)
+    out[_HEADS] = frozenset(k[:2] for k in out)
     return out
 
 
@@ -252,6 +258,16 @@ _GENERIC = re.compile(r"社区卫生服务中心|社区卫生服务站|卫生服
 
 
 _ADMIN = frozenset({"省", "市", "区", "县"})
+
+
+#: Commercial words that do not tell two shops of one brand apart (大参林医药 / 大参林药房 中山路店): a core
+#: (the name the place rules compare) leaves them out. Kinds of institution (医院 / 卫生院 / 诊所) stay.
+_COMMERCIAL = re.compile(r"药房|药店|药业|医药|有限|责任|公司|集团")
+
+
+def _identity_core(core: str) -> str:
+    stripped = _COMMERCIAL.sub("", core)
+    return stripped if len(stripped) >= 2 else core
 
 
 def _bigrams(text: str) -> set[str]:
@@ -321,6 +337,7 @@ class TerminalIndex:
             levels = {self._short[r]: level for level, r in enumerate(t.region_ids)
                       if r is not None and self._short.get(r)}
             core, places = _strip_places(key, self._spell, set(levels)) if levels else (key, frozenset())
+            core = _identity_core(core)
             self.cores.append(core)
             self.places.append(places)
             self.levels.append(levels)
@@ -331,6 +348,7 @@ class TerminalIndex:
             for g in _bigrams(key) | _bigrams(core):
                 self._postings[g].append(i)
         self._postings_np = {g: np.asarray(p, dtype=np.int32) for g, p in self._postings.items()}
+        del self._postings
         self._region_of = np.full((3, len(self.terminals)), -1, dtype=np.int64)  # county, city, province ids
         for i, t in enumerate(self.terminals):
             for level, r in enumerate(t.region_ids[:3]):
@@ -348,6 +366,15 @@ class TerminalIndex:
         self._alias_keys: dict[str, int | None] = {}
         for text, terminal_id in aliases:
             self.add_alias(text, terminal_id)
+
+    def with_aliases(self, aliases: Iterable[tuple[str, int]]) -> TerminalIndex:
+        """A copy sharing this index's terminals (the expensive part) with ``aliases`` instead of its own: build
+        the terminal index once, then one cheap copy per distributor's alias table."""
+        other = copy.copy(self)
+        other._aliases, other._alias_keys = {}, {}
+        for text, terminal_id in aliases:
+            other.add_alias(text, terminal_id)
+        return other
 
     def add_alias(self, text: str, terminal_id: int) -> None:
         """Remember a confirmed code or name → terminal (an alias normalising to two terminals matches neither)."""
@@ -387,9 +414,9 @@ class TerminalIndex:
                 keys = process.cdist([c.key for _, c in items], [self.keys[i] for i in members],
                                      scorer=fuzz.ratio, dtype=np.float32, workers=-1)
                 cores = process.cdist([c.core for _, c in items], [self.cores[i] for i in members],
-                                      scorer=fuzz.ratio, dtype=np.float32, workers=-1) if self.region_names else None
+                                      scorer=fuzz.ratio, dtype=np.float32, workers=-1)
                 for row, (q, ctx) in enumerate(items):
-                    done[q] = self._decide(ctx, block, keys[row], cores[row] if cores is not None else None)
+                    done[q] = self._decide(ctx, block, keys[row], cores[row])
             else:
                 for q, ctx in items:
                     done[q] = self._fuzzy(ctx)
@@ -426,21 +453,21 @@ class TerminalIndex:
         if len(exact) > 1:  # the same normalised name twice in the region: a person decides
             return MatchResult(None, 100.0, None, self._ids(exact, 100.0))
         ctx = _Context(key, region)
-        if self.region_names:
-            ctx.core, ctx.places = _strip_places(key, self._spell)
-            if region is not None:
-                chain = [region, *self._parents.get(region, ())]
-                ctx.own = frozenset({self._short.get(region, "")} - {""})
-                ctx.chain = frozenset(self._short[r] for r in chain if self._short.get(r))
-            if region is None:  # the terminal's places must all be in the row's name: look them up by subset
-                pool = [i for sub in _subsets(ctx.places) for i in self._by_core_places.get((ctx.core, sub), ())]
-            else:
-                pool = self._by_core_region.get((ctx.core, region), ())
-            same = [i for i in pool if self._covers(ctx, i)]
-            if len(same) == 1:
-                return MatchResult(self.terminals[same[0]].id, 100.0, "normalised", self._ids(same, 100.0))
-            if len(same) > 1:
-                return MatchResult(None, 100.0, None, self._ids(same, 100.0))
+        core, ctx.places = _strip_places(key, self._spell) if self.region_names else (key, frozenset())
+        ctx.core = _identity_core(core)
+        if region is not None and self.region_names:
+            chain = [region, *self._parents.get(region, ())]
+            ctx.own = frozenset({self._short.get(region, "")} - {""})
+            ctx.chain = frozenset(self._short[r] for r in chain if self._short.get(r))
+        if region is None:  # the terminal's places must all be in the row's name: look them up by subset
+            pool = [i for sub in _subsets(ctx.places) for i in self._by_core_places.get((ctx.core, sub), ())]
+        else:
+            pool = self._by_core_region.get((ctx.core, region), ())
+        same = [i for i in pool if self._covers(ctx, i)]
+        if len(same) == 1:
+            return MatchResult(self.terminals[same[0]].id, 100.0, "normalised", self._ids(same, 100.0))
+        if len(same) > 1:
+            return MatchResult(None, 100.0, None, self._ids(same, 100.0))
         return ctx
 
     def _covers(self, ctx: _Context, i: int) -> bool:
@@ -486,8 +513,7 @@ class TerminalIndex:
         if not len(block):
             return MatchResult(None, 0.0, None, [])
         keys = process.cdist([ctx.key], [self.keys[i] for i in block], scorer=fuzz.ratio, dtype=np.float32)[0]
-        cores = process.cdist([ctx.core], [self.cores[i] for i in block], scorer=fuzz.ratio,
-                              dtype=np.float32)[0] if self.region_names else None
+        cores = process.cdist([ctx.core], [self.cores[i] for i in block], scorer=fuzz.ratio, dtype=np.float32)[0]
         return self._decide(ctx, block, keys, cores)
 
     def _decide(self, ctx: _Context, block: np.ndarray, keys: np.ndarray, cores: np.ndarray | None) -> MatchResult:
@@ -538,7 +564,12 @@ class _Context:
 # Products
 # ----------------------------------------------------------------------------------------------------------------
 
-_SPEC_DROP = re.compile(r"[\s*×xX/:：,，()（）\[\]【】]+")
+_SPEC_DROP = re.compile(r"[\s*×xX/:：,，;；()（）\[\]【】]+")
+_SPEC_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zμ%]+|[^\d\s.*×xX/:：,，;；()（）\[\]【】]?)")
+_SPEC_UNITS = {"毫克": "mg", "克": "g", "毫升": "ml", "微克": "μg", "升": "l", "国际单位": "iu", "万单位": "万u",
+               "ug": "μg", "mcg": "μg", "iu": "iu"}
+_TO_BASE = {"g": ("mg", 1000), "mg": ("mg", 1), "μg": ("mg", Decimal("0.001")), "kg": ("mg", 1_000_000),
+            "l": ("ml", 1000), "ml": ("ml", 1)}
 
 
 def normalise_spec(spec: str | None) -> str:
@@ -546,12 +577,37 @@ def normalise_spec(spec: str | None) -> str:
     if not spec:
         return ""
     text = unicodedata.normalize("NFKC", str(spec)).lower()
-    text = text.replace("毫克", "mg").replace("克", "g").replace("毫升", "ml").replace("微克", "μg")
+    for word, unit in _SPEC_UNITS.items():
+        text = text.replace(word, unit)
     return _SPEC_DROP.sub("", text)
+
+
+def spec_key(spec: str | None) -> tuple[tuple[str, str], ...]:
+    """The amounts of a specification, units made comparable: 0.25g*24粒 = 250mg×24粒 = ((250, mg), (24, 粒)).
+
+    Two specifications with different keys are different products (a different strength or pack count), whatever
+    their spelling; an empty specification gives ()."""
+    if not spec:
+        return ()
+    text = unicodedata.normalize("NFKC", str(spec)).lower()
+    for word, unit in _SPEC_UNITS.items():
+        text = text.replace(word, unit)
+    text = re.sub(r"[×*]|x(?=\d)", " ", text)
+    amounts = []
+    for number, unit in _SPEC_AMOUNT.findall(text):
+        value = Decimal(number)
+        unit = unit or ""
+        if unit in _TO_BASE:
+            unit, factor = _TO_BASE[unit]
+            value *= factor
+        amounts.append((format(value.normalize(), "f"), unit))
+    return tuple(sorted(amounts))
 
 
 @dataclass(frozen=True)
 class ProductCandidate:
+    """One of our products: its name, specification, generic name (通用名) and our own code."""
+
     id: int
     name: str
     specification: str | None = None
@@ -561,40 +617,62 @@ class ProductCandidate:
 
 @dataclass(frozen=True)
 class ProductQuery:
+    """A product as a distributor's line names it: its code for it, its name, its specification."""
+
     code: str | None
     name: str | None
     specification: str | None = None
 
 
-#: Products are matched more strictly: a wrong product corrupts stock and coverage figures.
-PRODUCT_AUTO_SCORE = 95.0
-PRODUCT_AUTO_MARGIN = 8.0
+#: Products are matched more strictly than terminals: a wrong product corrupts stock and coverage figures.
+PRODUCT_AUTO_SCORE = 90.0
+PRODUCT_AUTO_MARGIN = 10.0
 
 
 class ProductIndex:
-    """Products by the distributor's code alias, then our code, then (normalised name + specification) exactly,
-    then fuzzy over name + specification among products of the same generic name (stricter thresholds)."""
+    """Products by the distributor's code alias, then our own code, then (normalised name + specification amounts)
+    exactly, then — among our products of the same generic name (通用名) — the one whose specification amounts are
+    the same (0.25g*24粒 = 250mg×24粒), then fuzzy over name + specification with strict thresholds and never across
+    different strengths or pack counts. Everything else goes to review with candidates."""
 
     def __init__(self, products: Iterable[ProductCandidate], aliases: Iterable[tuple[str, int]] = ()):
         self.products = list(products)
         self._aliases: dict[str, int] = {}
         for text, pid in aliases:
-            if text and text.strip():
-                self._aliases[text.strip()] = pid
-        self._codes = {p.code.strip(): p.id for p in self.products if p.code}
-        self._by_name_spec: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self._by_generic: dict[str, list[int]] = defaultdict(list)
+            self.add_alias(text, pid)
+        self._codes = {p.code.strip(): p.id for p in self.products if p.code and p.code.strip()}
+        self._by_name_spec: dict[tuple[str, tuple], list[int]] = defaultdict(list)
+        self._generics: list[str] = []
+        self._specs: list[tuple] = []
         self._keys: list[str] = []
         for i, p in enumerate(self.products):
-            name, spec = normalise_name(p.name), normalise_spec(p.specification)
+            name, spec = normalise_name(p.name), spec_key(p.specification)
             self._by_name_spec[(name, spec)].append(i)
-            for g in {normalise_name(p.generic_name or p.name), name}:
-                self._by_generic[g].append(i)
-            self._keys.append(f"{name}|{spec}")
+            self._generics.append(normalise_name(p.generic_name) or name)
+            self._specs.append(spec)
+            self._keys.append(f"{name}|{normalise_spec(p.specification)}")
+
+    def add_alias(self, text: str, product_id: int) -> None:
+        """Remember the distributor's code (or exact name) for one of our products."""
+        if text and text.strip():
+            self._aliases[text.strip()] = product_id
+
+    def match(self, query: ProductQuery) -> MatchResult:
+        return self.match_many([query])[0]
 
     def match_many(self, queries: Sequence[ProductQuery]) -> list[MatchResult]:
+        """One :class:`MatchResult` per query, in order (identical queries are matched once)."""
         cache: dict[ProductQuery, MatchResult] = {}
-        return [cache.setdefault(q, self._match_one(q)) if q not in cache else cache[q] for q in queries]
+        out = []
+        for q in queries:
+            if q not in cache:
+                cache[q] = self._match_one(q)
+            out.append(cache[q])
+        return out
+
+    def _result(self, i: int, score: float, method: str) -> MatchResult:
+        pid = self.products[i].id
+        return MatchResult(pid, score, method, [(pid, score)])
 
     def _match_one(self, q: ProductQuery) -> MatchResult:
         code = (q.code or "").strip()
@@ -604,27 +682,32 @@ class ProductIndex:
         name_raw = (q.name or "").strip()
         if name_raw in self._aliases:
             return MatchResult(self._aliases[name_raw], 100.0, "alias", [(self._aliases[name_raw], 100.0)])
-        name, spec = normalise_name(q.name), normalise_spec(q.specification)
+        name, spec = normalise_name(q.name), spec_key(q.specification)
         if not name:
             return MatchResult(None, 0.0, None, [])
         exact = self._by_name_spec.get((name, spec), [])
         if len(exact) == 1:
-            pid = self.products[exact[0]].id
-            return MatchResult(pid, 100.0, "normalised", [(pid, 100.0)])
-        pool = self._by_generic.get(name) or [i for i, p in enumerate(self.products)
-                                             if name in normalise_name(p.generic_name or p.name)
-                                             or normalise_name(p.generic_name or p.name) in name]
-        if not pool:
+            return self._result(exact[0], 100.0, "normalised")
+        # our products of the same generic name: the query's name holds it (阿莫仙 阿莫西林胶囊) or is held by it
+        pool = [i for i, g in enumerate(self._generics) if len(g) >= 2 and (g in name or name in g)]
+        same_spec = [i for i in pool if spec and self._specs[i] == spec]
+        if len(same_spec) == 1:
+            return self._result(same_spec[0], round(float(fuzz.ratio(name, self._generics[same_spec[0]])), 1),
+                                "normalised")
+        if not spec and len(pool) == 1:  # no specification given, and we make one product of that name
+            return self._result(pool[0], round(float(fuzz.ratio(name, self._generics[pool[0]])), 1), "normalised")
+        scope = pool or range(len(self.products))
+        key = f"{name}|{normalise_spec(q.specification)}"
+        scored = sorted(((float(fuzz.ratio(key, self._keys[i])), i) for i in scope), reverse=True)[:TOP_CANDIDATES]
+        candidates = [(self.products[i].id, round(s, 1)) for s, i in scored if s >= REVIEW_SCORE]
+        if not scored:
             return MatchResult(None, 0.0, None, [])
-        key = f"{name}|{spec}"
-        scored = sorted(((fuzz.ratio(key, self._keys[i]), i) for i in pool), reverse=True)
-        candidates = [(self.products[i].id, round(float(s), 1)) for s, i in scored[:TOP_CANDIDATES]]
         best, best_i = scored[0]
         second = scored[1][0] if len(scored) > 1 else 0.0
-        spec_ok = not spec or not distinguishing_edit(spec, normalise_spec(self.products[best_i].specification))
-        if best >= PRODUCT_AUTO_SCORE and best - second >= PRODUCT_AUTO_MARGIN and spec_ok:
-            return MatchResult(self.products[best_i].id, round(float(best), 1), "fuzzy", candidates)
-        return MatchResult(None, round(float(best), 1), None, candidates)
+        if (best >= PRODUCT_AUTO_SCORE and best - second >= PRODUCT_AUTO_MARGIN and spec
+                and self._specs[best_i] == spec):
+            return MatchResult(self.products[best_i].id, round(best, 1), "fuzzy", candidates)
+        return MatchResult(None, round(best, 1), None, candidates)
 
 
 # ----------------------------------------------------------------------------------------------------------------
