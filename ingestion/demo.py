@@ -1,6 +1,6 @@
 """Demo channel data: a few months of distributors' files run through the real pipeline.
 
-Registered from ``ingestion.init_app``. Four distributors (the two with demo logins among them) report their
+Registered from ``ingestion.init_app``. Three distributors (the two with demo logins among them) report their
 sell-out as files instead of having it posted directly: the stock demo hands their planned sell-out of the last
 three complete months over (``inventory.demo.report_sell_out_through``), and this extension writes it into monthly
 files in three distributors' layouts (GBK CSV with a title row and a 合计 row; .xlsx with 2026/3/5 dates and 件;
@@ -32,7 +32,7 @@ from app.models import Distributor, Product, Terminal, User
 from ingestion.models import DropSource, MappingTemplate, PeriodClosing, ReportingSchedule, Submission
 from ingestion.periods import month_end
 
-REPORTING = 4  # distributors that send files
+REPORTING = 3  # distributors that send files
 MONTHS = 3
 LATE_DAYS = 4
 _TAKEN: list = []  # sell-out moves handed over by the stock demo, waiting for this extension

@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_load_leaves_nothing_and_the_retry_loads_once(tmp_pa
     for i, r in enumerate(rows):
         r[9] = f"{10 + i / 100:.2f}"  # every line different (no duplicates)
         r[10] = f"{int(r[7]) * float(r[9]):.2f}"
-    data = csv_bytes(rows)
+    data = csv_bytes(rows, total=False)  # (a 合计 row after more than one read block: see test_bad_input)
     sub_id = _submit(app, data, ids["d"])
     worker = start_celery(["worker", "--pool=prefork", "--concurrency=1", "--without-mingle", "--without-gossip",
                            "--loglevel=INFO", "-n", f"{redis_queue.name}@%h"],
