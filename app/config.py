@@ -70,6 +70,18 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         # returns: the return policy (distribution.return_rules.ReturnPolicy documents each key and its default;
         # any key left out keeps its default)
         "RETURN_POLICY": _return_policy(env),
+        # channel-data ingestion: raw-file store (default <instance>/raw-files), size limit, chunk size, the share
+        # of rejected rows above which a file is refused whole, due day of reports (days after the period ends;
+        # per distributor and kind on the 上报及时率 page), which kinds every distributor is expected to send,
+        # drop-folder scan interval and how long a file must stay unchanged before it is picked up
+        "INGEST_STORE_DIR": env.get("INGEST_STORE_DIR") or None,
+        "INGEST_MAX_MB": int(env.get("INGEST_MAX_MB", "150")),
+        "INGEST_CHUNK_ROWS": int(env.get("INGEST_CHUNK_ROWS", "50000")),
+        "INGEST_CHUNK_PAUSE_SECONDS": float(env.get("INGEST_CHUNK_PAUSE_SECONDS", "0")),
+        "INGEST_MAX_REJECTED_SHARE": float(env.get("INGEST_MAX_REJECTED_SHARE", "0.5")),
+        "INGEST_DUE_DAY": int(env.get("INGEST_DUE_DAY", "5")),
+        "INGEST_EXPECTED_KINDS": tuple(env.get("INGEST_EXPECTED_KINDS", "sell_out,inventory").split(",")),
+        "INGEST_DROP_STABLE_SECONDS": int(env.get("INGEST_DROP_STABLE_SECONDS", "60")),
         # Celery: Redis when configured, otherwise a broker in the instance folder so a worker and beat
         # still run with no server installed.
         "CELERY": {
@@ -93,6 +105,7 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
             "enable_utc": True,
             "broker_connection_retry_on_startup": True,
             "worker_hijack_root_logger": False,
+            "worker_prefetch_multiplier": 1,  # late-acknowledged tasks (a big file's load) are not hoarded
             "beat_schedule_filename": str(instance / "celerybeat-schedule"),
             "beat_schedule": {
                 "licence-expiry-scan": {
@@ -114,6 +127,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                 "credit-overdue-holds": {  # hold distributors with invoices overdue past the grace days
                     "task": "credit.tasks.apply_overdue_holds",
                     "schedule": crontab(hour=0, minute=30),
+                },
+                "drop-folder-scan": {  # channel-data files left in the distributors' drop folders
+                    "task": "ingestion.tasks.scan_drop_folders",
+                    "schedule": timedelta(seconds=int(env.get("INGEST_DROP_SCAN_SECONDS", "300"))),
                 },
                 "heartbeat": {
                     "task": "app.tasks.heartbeat",

@@ -27,6 +27,7 @@ NAV = [
     ("channel", "distribution.prices_home", {}, _l("Prices"), ALL),
     ("channel", "distribution.orders", {}, _l("Orders"), ALL),
     ("channel", "distribution.returns", {}, _l("Returns"), ALL),
+    ("channel", "ingestion.submissions", {}, _l("Channel data"), ALL),
     ("stock", "distribution.recalls", {}, _l("Recalls"), STAFF),
     ("stock", "inventory.stock_list", {}, _l("Stock"), ALL),
     ("stock", "inventory.channel_matrix", {}, _l("Channel stock"), ALL),

@@ -65,7 +65,7 @@ class ReturnInSchema(Schema):
                               validate=validate.Length(max=return_rules.MAX_ATTACHMENTS))
 
 
-class DecisionSchema(Schema):
+class ReturnDecisionSchema(Schema):
     approve = fields.Boolean(required=True)
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
                            metadata={"description": "required to reject, and to approve an overstock return"})
@@ -297,7 +297,7 @@ def _step(return_id: int, do):
 
 @blp.route("/returns/<int:return_id>/decision", methods=["POST"])
 @roles_required(*svc.DECIDER_ROLES)
-@blp.arguments(DecisionSchema)
+@blp.arguments(ReturnDecisionSchema)
 @blp.response(200, ReturnOutSchema)
 @blp.doc(**_errors(403, 404, 409, 422))
 def decide(data, return_id):

@@ -183,13 +183,17 @@ def _window(as_of: date, window: int):
 
 
 def sold_by(group_cols, f: ChannelFilters, as_of: date, window: int):
-    """Outflow (sell-out, plus configured kinds) per distributor and ``group_cols`` in the window."""
-    stmt = (select(StockMovement.from_distributor_id.label("distributor_id"), *group_cols,
-                   func.sum(StockMovement.quantity).label("sold"))
-            .join(Lot, Lot.id == StockMovement.lot_id).join(Product, Product.id == Lot.product_id)
-            .where(StockMovement.kind.in_(outflow_kinds()), *_window(as_of, window)))
-    stmt = _product_scope(_distributor_scope(stmt, f, StockMovement.from_distributor_id), f)
-    return stmt.group_by(StockMovement.from_distributor_id, *group_cols)
+    """Outflow (sell-out, plus configured kinds) per distributor and ``group_cols`` in the window, net of reversals
+    (a reversal runs the other way and is subtracted from the distributor that made the original outflow)."""
+    m = StockMovement
+    reversal = m.reverses_id.is_not(None)
+    seller = case((reversal, m.to_distributor_id), else_=m.from_distributor_id)
+    signed = case((reversal, -m.quantity), else_=m.quantity)
+    stmt = (select(seller.label("distributor_id"), *group_cols, func.sum(signed).label("sold"))
+            .join(Lot, Lot.id == m.lot_id).join(Product, Product.id == Lot.product_id)
+            .where(m.kind.in_(outflow_kinds()), seller.is_not(None), *_window(as_of, window)))
+    stmt = _product_scope(_distributor_scope(stmt, f, seller), f)
+    return stmt.group_by(seller, *group_cols)
 
 
 def channel_matrix(f: ChannelFilters | None = None, as_of: date | None = None) -> ChannelMatrix:
@@ -296,7 +300,11 @@ def ledger_components(distributor_id: int) -> dict[int, dict[str, int]]:
     ``computed`` = their signed sum, which equals the balances (movements between two of the distributor's own
     locations cancel out and are left out)."""
     inbound = StockMovement.to_distributor_id == distributor_id
+    reversal = StockMovement.reverses_id.is_not(None)  # counts against the part of the movement it reverses
     label = case(
+        (reversal & inbound & (StockMovement.kind == "sell_out"), "sold"),
+        (reversal & inbound & (StockMovement.kind == "transfer"), "transferred_out"),
+        (reversal & (StockMovement.kind == "transfer"), "transferred_in"),
         (inbound & (StockMovement.kind == "opening"), "opening"),
         (inbound & (StockMovement.kind == "shipment"), "shipped_in"),
         (inbound & (StockMovement.kind == "transfer"), "transferred_in"),
@@ -307,7 +315,8 @@ def ledger_components(distributor_id: int) -> dict[int, dict[str, int]]:
         (StockMovement.kind == "write_off", "written_off"),
         else_="adjusted_out",
     )
-    stmt = (select(StockMovement.lot_id, label.label("part"), func.sum(StockMovement.quantity))
+    signed = case((reversal, -StockMovement.quantity), else_=StockMovement.quantity)
+    stmt = (select(StockMovement.lot_id, label.label("part"), func.sum(signed))
             .where((StockMovement.to_distributor_id == distributor_id)
                    | (StockMovement.from_distributor_id == distributor_id))
             .where(func.coalesce(StockMovement.from_distributor_id, -1)

@@ -491,7 +491,11 @@ def seed_stock_demo(seed: int, today: date) -> str:
             services.post_movement(m.kind, lots[m.product_id, m.lot_no], m.quantity,
                                    from_location=locations.get(m.src), to_location=locations.get(m.dst), on_date=m.on,
                                    reference=m.reference, note=m.note)
-    _post_sell_outs([m for m in plan.moves if m.kind == "sell_out"], lots, locations)
+    sell_outs = [m for m in plan.moves if m.kind == "sell_out"]
+    for taker in _SELL_OUT_TAKERS:  # reported through another package's pipeline (channel-data files) instead
+        taken = set(taker(sell_outs, world))
+        sell_outs = [m for i, m in enumerate(sell_outs) if i not in taken]
+    _post_sell_outs(sell_outs, lots, locations)
     if plan.quarantined:
         services.set_lot_status(lots[plan.quarantined], LotStatus.QUARANTINED.value, QUARANTINE_REASON)
     alerts = scan_near_expiry(today)
@@ -549,6 +553,18 @@ def _summary(plan: StockPlan, alerts: int, seconds: float) -> str:
         f"tier 2, {kinds['sell_out']} sell-outs to {reached} terminals, {kinds['return']} returns); "
         f"{alerts} near-expiry alerts; {seconds:.1f} s",
     ))
+
+
+# Functions that take over part of the planned reported sell-out: called with the sell-out moves (plain values) and
+# the world, they return the indices of the moves they will report themselves (channel-data ingestion writes them
+# into distributors' files and runs them through its pipeline, which posts them); the rest is posted here.
+_SELL_OUT_TAKERS: list = []
+
+
+def report_sell_out_through(taker) -> None:
+    """Register a taker of planned sell-out (see above); registering the same one twice keeps one."""
+    if taker not in _SELL_OUT_TAKERS:
+        _SELL_OUT_TAKERS.append(taker)
 
 
 def register() -> None:

@@ -96,6 +96,8 @@ class StockMovement(AppendOnly, TenantScoped, db.Model):
     reference: Mapped[str | None] = mapped_column(String(80), index=True)
     note: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(100))
+    # a reversal: the same kind and lot in the opposite direction, taking back (part of) the movement it names
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("stock_movement.id"))
 
     lot: Mapped[Lot] = relationship()
     from_location: Mapped[StockLocation | None] = relationship(foreign_keys=[from_location_id])

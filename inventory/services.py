@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from app import audit, clock
 from app.extensions import db
 from app.masterdata.resources import can_ship_to
 from app.models import Product, StockLocation, Terminal
+from app.models.base import utcnow
 from app.tenancy import current_actor
 from inventory.allocation import Allocation, LotStock, fefo
 from inventory.models import Lot, LotStatus, MovementKind, StockBalance, StockMovement
@@ -219,6 +221,190 @@ def allocate_lines(lines: list[tuple[Product, int]], from_location: StockLocatio
             available[pick.lot_id] -= pick.quantity
         result.append(allocation)
     return result
+
+
+# -- reported flows (channel data) --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportedFlow:
+    """Reported outflow of one product from a distributor's location on one day, summed over the report's lines:
+    sell-out to terminals (``to_location_id`` None) or a transfer to another distributor's location. ``lot_id``
+    None: the report named no lot, taken FEFO from the lots held there. A negative quantity (more reported returns
+    than sales that day) brings stock back and needs a lot."""
+
+    kind: str  # sell_out | transfer
+    location_id: int
+    product_id: int
+    lot_id: int | None
+    quantity: int
+    business_date: date
+    to_location_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    location_id: int
+    product_id: int
+    lot_id: int | None
+    requested: int
+    posted: int
+    reason: str  # no_stock (the lot / product is not held there) | short (held, but less) | return_without_lot
+
+
+@dataclass
+class FlowPosting:
+    movements: int = 0
+    reversals: int = 0
+    quantity: int = 0
+    shortfalls: list[Shortfall] | None = None
+
+
+def post_reported_flows(reference: str, flows, *, replaces: str | None = None, note: str | None = None
+                        ) -> FlowPosting:
+    """Post reported sell-out and transfers set-based, in one pass over the balances they touch.
+
+    ``reference`` names the report (every movement written carries it). With ``replaces`` (the reference of the
+    version being replaced) every movement that version posted and has not yet been reversed is first reversed: a
+    movement of the same kind and lot in the opposite direction naming it (``reverses_id``), on its business date,
+    so flows in any window net out. The balances touched are locked once, in (location, lot) order as every writer
+    does, and each is updated once by its net change, so a replacement that sells the same stock again needs no
+    more stock than the difference. Stock never goes below zero: what a location cannot give (a lot it does not
+    hold, more than it holds) is not posted and comes back as :class:`Shortfall` lines; the caller records them.
+    Adds and flushes; returns what was written.
+    """
+    result = FlowPosting(shortfalls=[])
+    flows = [f for f in flows if f.quantity != 0]
+    old = _open_postings(replaces) if replaces else []
+    products = {f.product_id for f in flows}
+    locations = {f.location_id for f in flows} | {f.to_location_id for f in flows if f.to_location_id}
+    locations |= {loc for m in old for loc in (m["from_location_id"], m["to_location_id"]) if loc}
+    lot_ids = {f.lot_id for f in flows if f.lot_id} | {m["lot_id"] for m in old}
+    if not flows and not old:
+        return result
+    stock, lots = _lock_balances(locations, products, lot_ids, flows, old)
+    owner = dict(db.session.execute(select(StockLocation.id, StockLocation.distributor_id)
+                                    .where(StockLocation.id.in_(locations))).all())
+    actor = current_actor().label
+    rows: list[dict] = []
+
+    def move(kind, lot_id, qty, on, src, dst, reverses=None, text=note):
+        if src is not None:
+            stock[src, lot_id] -= qty
+        if dst is not None:
+            stock[dst, lot_id] = stock.get((dst, lot_id), 0) + qty
+        rows.append(dict(business_date=on, kind=kind, lot_id=lot_id, quantity=qty, from_location_id=src,
+                         to_location_id=dst, from_distributor_id=owner.get(src), to_distributor_id=owner.get(dst),
+                         reference=reference, note=text, actor=actor, reverses_id=reverses))
+
+    for m in old:  # reversals first: what they give back is there for the new version
+        qty = m["remaining"]
+        if m["to_location_id"] is not None:  # stock the earlier version moved in (a transfer) must still be there
+            qty = min(qty, max(stock.get((m["to_location_id"], m["lot_id"]), 0), 0))
+            if qty < m["remaining"]:
+                result.shortfalls.append(Shortfall(m["to_location_id"], lots[m["lot_id"]][0], m["lot_id"],
+                                                   m["remaining"], qty, "reversal_short"))
+        if qty > 0:
+            move(m["kind"], m["lot_id"], qty, m["business_date"], m["to_location_id"], m["from_location_id"],
+                 reverses=m["id"])
+            result.reversals += 1
+    for f in sorted(flows, key=lambda f: (f.business_date, f.location_id, f.product_id, f.lot_id or 0)):
+        if f.quantity < 0:
+            if f.lot_id is None:
+                result.shortfalls.append(Shortfall(f.location_id, f.product_id, None, f.quantity, 0,
+                                                   "return_without_lot"))
+                continue
+            move(MovementKind.ADJUSTMENT.value, f.lot_id, -f.quantity, f.business_date, None, f.location_id,
+                 text=_("Reported customer returns exceed sales of the day (%(ref)s).", ref=reference))
+            continue
+        candidates = [f.lot_id] if f.lot_id else _fefo_order(stock, lots, f.location_id, f.product_id)
+        left = f.quantity
+        for lot_id in candidates:
+            take = min(left, max(stock.get((f.location_id, lot_id), 0), 0))
+            if take > 0:
+                move(f.kind, lot_id, take, f.business_date, f.location_id, f.to_location_id)
+                left -= take
+            if left == 0:
+                break
+        if left:
+            held = any(stock.get((f.location_id, lot_id)) is not None for lot_id in candidates)
+            result.shortfalls.append(Shortfall(f.location_id, f.product_id, f.lot_id, f.quantity,
+                                               f.quantity - left, "short" if held else "no_stock"))
+    _write_flows(rows, stock)
+    result.movements = len(rows) - result.reversals
+    result.quantity = sum(r["quantity"] for r in rows if r["reverses_id"] is None)
+    return result
+
+
+def _open_postings(reference: str) -> list[dict]:
+    """The movements posted under ``reference`` with what of each is not yet reversed."""
+    m, r = StockMovement, aliased(StockMovement)
+    reversed_qty = (select(func.coalesce(func.sum(r.quantity), 0)).where(r.reverses_id == m.id)
+                    .correlate(m).scalar_subquery())
+    rows = db.session.execute(
+        select(m.id, m.kind, m.lot_id, m.quantity, m.business_date, m.from_location_id, m.to_location_id,
+               reversed_qty.label("reversed"))
+        .where(m.reference == reference, m.reverses_id.is_(None)).order_by(m.id)).mappings()
+    return [{**row, "remaining": row["quantity"] - row["reversed"]} for row in rows
+            if row["quantity"] - row["reversed"] > 0]
+
+
+def _lock_balances(locations, products, lot_ids, flows, old):
+    """Create the balance rows inbound sides need, then lock every balance of these locations for these products
+    and lots, in (location, lot) order. Returns ({(location, lot): qty}, {lot: (product, expires_on, lot_no)})."""
+    lot_rows = db.session.execute(select(Lot.id, Lot.product_id, Lot.expires_on, Lot.lot_no).where(
+        (Lot.product_id.in_(products)) | (Lot.id.in_(lot_ids)))).all() if (products or lot_ids) else []
+    lots = {lot_id: (product_id, exp, lot_no) for lot_id, product_id, exp, lot_no in lot_rows}
+    inbound = {(f.to_location_id, f.lot_id) for f in flows if f.to_location_id and f.lot_id}
+    inbound |= {(f.location_id, f.lot_id) for f in flows if f.quantity < 0 and f.lot_id}
+    inbound |= {(m["from_location_id"], m["lot_id"]) for m in old if m["from_location_id"]}
+    if any(f.to_location_id and not f.lot_id for f in flows):  # FEFO transfers may land on any lot held
+        inbound |= {(f.to_location_id, lot_id) for f in flows if f.to_location_id for lot_id, (p, _e, _n)
+                    in lots.items() if p == f.product_id}
+    _ensure_balances(inbound)
+    rows = db.session.execute(
+        select(StockBalance.location_id, StockBalance.lot_id, StockBalance.quantity)
+        .where(StockBalance.location_id.in_(locations), StockBalance.lot_id.in_(list(lots)))
+        .order_by(StockBalance.location_id, StockBalance.lot_id).with_for_update()).all() if lots else []
+    return {(loc, lot): qty for loc, lot, qty in rows}, lots
+
+
+def _ensure_balances(keys) -> None:
+    if not keys:
+        return
+    owner = dict(db.session.execute(select(StockLocation.id, StockLocation.distributor_id)
+                                    .where(StockLocation.id.in_({loc for loc, _lot in keys}))).all())
+    values = [{"location_id": loc, "lot_id": lot, "distributor_id": owner.get(loc), "quantity": 0,
+               "updated_at": utcnow()} for loc, lot in sorted(keys)]
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    db.session.execute(upsert(StockBalance).values(values).on_conflict_do_nothing(
+        index_elements=["location_id", "lot_id"]))
+
+
+def _fefo_order(stock, lots, location_id: int, product_id: int) -> list[int]:
+    held = [lot_id for (loc, lot_id), qty in stock.items() if loc == location_id and qty > 0
+            and lots[lot_id][0] == product_id]
+    return sorted(held, key=lambda lot_id: (lots[lot_id][1], lots[lot_id][2]))
+
+
+def _write_flows(rows: list[dict], stock: dict) -> None:
+    if not rows:
+        return
+    db.session.execute(insert(StockMovement.__table__), rows)  # Core executemany: no ORM objects per row
+    touched = {(r["from_location_id"], r["lot_id"]) for r in rows if r["from_location_id"]}
+    touched |= {(r["to_location_id"], r["lot_id"]) for r in rows if r["to_location_id"]}
+    if any(stock[key] < 0 for key in touched):  # cannot happen (every take is capped); the constraint backs it
+        raise InventoryError(_("Stock never goes below zero."))
+    table = StockBalance.__table__
+    db.session.execute(
+        update(table).where(table.c.location_id == bindparam("loc"), table.c.lot_id == bindparam("lot"))
+        .values(quantity=bindparam("qty"), updated_at=utcnow()),
+        [{"loc": loc, "lot": lot, "qty": stock[loc, lot]} for loc, lot in sorted(touched)])
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, StockBalance):
+            db.session.expire(obj)  # the rows changed underneath any loaded objects
 
 
 # -- reading ------------------------------------------------------------------------------------------------------

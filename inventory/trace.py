@@ -7,10 +7,11 @@ Manufacturer staff only (views and API check the role): it names every holder of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import aliased
 
 from app import clock
@@ -74,10 +75,14 @@ def recall_trace(lot: Lot) -> Trace:
 
 def _distributor_reach(lot_id: int) -> list[DistributorReach]:
     m = StockMovement
-    inbound = (select(m.to_distributor_id.label("d"), literal("in").label("side"), m.kind, m.quantity,
+    # a reversal counts against the part of the movement it reverses (its sides are the other way round)
+    side_in = case((m.reverses_id.is_(None), literal("in")), else_=literal("out"))
+    side_out = case((m.reverses_id.is_(None), literal("out")), else_=literal("in"))
+    signed = case((m.reverses_id.is_(None), m.quantity), else_=-m.quantity)
+    inbound = (select(m.to_distributor_id.label("d"), side_in.label("side"), m.kind, signed.label("quantity"),
                       m.business_date)
                .where(m.lot_id == lot_id, m.to_distributor_id.is_not(None)))
-    outbound = (select(m.from_distributor_id.label("d"), literal("out").label("side"), m.kind, m.quantity,
+    outbound = (select(m.from_distributor_id.label("d"), side_out.label("side"), m.kind, signed.label("quantity"),
                        m.business_date)
                 .where(m.lot_id == lot_id, m.from_distributor_id.is_not(None)))
     both = union_all(inbound, outbound).subquery()
@@ -101,8 +106,32 @@ def _distributor_reach(lot_id: int) -> list[DistributorReach]:
     return sorted(reach.values(), key=lambda r: (r.tier, r.code))
 
 
+# -- the reported-terminals seam ----------------------------------------------------------------------------------
+# Reported sell-out is posted to the ledger summed per report, location, lot and day (no terminal on the movement);
+# the terminals it went to are in channel-data ingestion's facts, which plugs in a source here. A source returns
+# rows shaped like :func:`_terminals`' (id, code, name, type, region, distributor_code, distributor_name, quantity,
+# first_date, last_date) for one lot.
+TerminalSource = Callable[[int], list]
+_terminal_source: TerminalSource | None = None
+
+
+def set_terminal_source(source: TerminalSource | None) -> None:
+    """Plug in where reported sell-out to terminals comes from (channel-data ingestion); None unplugs it."""
+    global _terminal_source
+    _terminal_source = source
+
+
 def _terminals(lot_id: int) -> list:
-    """Terminals the lot was sold out to, with the distributors that sold to them."""
+    """Terminals the lot was sold out to, with the distributors that sold to them: the ledger's sell-out movements
+    that name a terminal and the reported sell-out of the plugged-in source."""
+    rows = _ledger_terminals(lot_id)
+    if _terminal_source is not None:
+        rows = sorted([*rows, *_terminal_source(lot_id)],
+                      key=lambda r: (r["code"], r["distributor_code"] or ""))
+    return rows
+
+
+def _ledger_terminals(lot_id: int) -> list:
     region = aliased(Region)
     return list(db.session.execute(
         select(Terminal.id, Terminal.code, Terminal.name, Terminal.type, region.name.label("region"),

@@ -28,6 +28,10 @@ MARKERS = MARKERS + ("LOT-SECRET-B",)  # inventory: a lot only B holds
 MARKERS = MARKERS + ("INV-SECRET-B", "SO-SECRET-B")  # credit: B's invoice and held order
 MARKERS = MARKERS + ("SECRET-ORDER",)  # orders: B's order (its note)
 MARKERS = MARKERS + ("RET-SECRET-B", "SECRET-B-PHOTO", "ATT-SECRET-B", "RECALL-SECRET-B")  # returns and recalls
+# ingestion: B's submission (file name and raw bytes), a rejected and a waiting row, a review item, B's layout,
+# drop folder and closed month
+MARKERS = MARKERS + ("SUB-SECRET-B", "RAW-SECRET-B", "REJ-SECRET-B", "PEND-SECRET-B", "REV-SECRET-B", "TPL-SECRET-B",
+                     "DROP-SECRET-B", "CLOSE-SECRET-B")
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout", "api-docs.openapi_json"}
 
 
@@ -52,7 +56,8 @@ def world(db_session, make_distributor, make_terminal, make_user, make_product_l
     return {"a": a, "b": b, "terminal": terminal, "tl": tl, "pl": pl, "user_a": user_a, "user_b": user_b,
             "token_b": token_b, "loc_b": loc_b,
             **_stock_world(db_session, pl, loc_b, terminal), **prices, **agreements, **_credit_world(b),
-            **_order_world(b, make_user), **_return_world(db_session, b, loc_b, make_user)}
+            **_order_world(b, make_user), **_return_world(db_session, b, loc_b, make_user),
+            **_ingestion_world(db_session, b)}
 
 
 def _return_world(db_session, b, loc_b, make_user):
@@ -78,6 +83,50 @@ def _return_world(db_session, b, loc_b, make_user):
     inventory.post_movement("shipment", rlot, 8, from_location=wh, to_location=loc_b)
     recall = recalls.open_recall([rlot], "RECALL-SECRET-B 乙方批号召回", "II", make_user("channel_manager"))
     return {"return_b": ret, "attachment_b": att, "recall_b": recall}
+
+
+def _ingestion_world(db_session, b):
+    """B's loaded submission (its raw file in the store), with a rejected row, a row waiting on a review item,
+    B's mapping template, drop folder and a closed month, each carrying a marker."""
+    import io
+    from datetime import date
+
+    from ingestion import store
+    from ingestion.models import (
+        DropSource,
+        MappingTemplate,
+        PendingRow,
+        PeriodClosing,
+        RawFile,
+        RejectedRow,
+        ReviewItem,
+        Submission,
+    )
+
+    stored = store.put(io.BytesIO("销售日期,客户名称\n2026-05-01,RAW-SECRET-B\n".encode()))
+    raw = RawFile(sha256=stored.sha256, size=stored.size, storage_path=stored.storage_path)
+    tpl = MappingTemplate(distributor_id=b.id, kind="sell_out", signature="f" * 64,
+                          headers=["TPL-SECRET-B", "日期"], columns={"business_date": "日期"})
+    db_session.add_all([raw, tpl])
+    db_session.flush()
+    sub = Submission(distributor_id=b.id, kind="sell_out", period_kind="month", period_start=date(2026, 5, 1),
+                     period_end=date(2026, 5, 31), status="loaded", is_current=True, raw_file_id=raw.id,
+                     filename="SUB-SECRET-B.csv", source="upload", rows_read=2, rows_rejected=1, rows_review=1,
+                     template_id=tpl.id)
+    item = ReviewItem(distributor_id=b.id, subject="customer", key_kind="name", key="rev-secret-b",
+                      raw_name="REV-SECRET-B", candidates=[], rows_waiting=1)
+    db_session.add_all([sub, item])
+    db_session.flush()
+    db_session.add_all([
+        RejectedRow(submission_id=sub.id, distributor_id=b.id, source_row=2, reasons="unknown_product",
+                    raw={"客户名称": "REJ-SECRET-B"}),
+        PendingRow(submission_id=sub.id, distributor_id=b.id, source_row=3, customer_item_id=item.id, values={},
+                   raw={"客户名称": "PEND-SECRET-B"}),
+        DropSource(distributor_id=b.id, location="/srv/DROP-SECRET-B"),
+        PeriodClosing(distributor_id=b.id, month=date(2026, 4, 1), note="CLOSE-SECRET-B")])
+    db_session.flush()
+    closing = db_session.execute(select(PeriodClosing).where(PeriodClosing.distributor_id == b.id)).scalar_one()
+    return {"submission_b": sub, "template_b": tpl, "closing_b": closing}
 
 
 def _credit_world(b):
@@ -211,6 +260,12 @@ def _urls(app, world):
                 values["order_ref"] = world["order_ref_b"]
             if "order_id" in args:
                 values["order_id"] = world["order_b"].id
+            if "submission_id" in args:
+                values["submission_id"] = world["submission_b"].id
+            if "template_id" in args:
+                values["template_id"] = world["template_b"].id
+            if "closing_id" in args:
+                values["closing_id"] = world["closing_b"].id
             if "order_ref" in args:  # credit's hold queue names orders by number
                 values["order_ref"] = world["order_b"].number
             if "return_id" in args:
@@ -282,6 +337,7 @@ def _snapshot(db_session, world) -> dict:
                                        .where(Terminal.code == "T-SECRET")).one(),
         "credit": _credit_snapshot(db_session),
         "returns": _return_snapshot(db_session),
+        "ingestion": _ingestion_snapshot(db_session),
     }
 
 
@@ -294,6 +350,26 @@ def _return_snapshot(db_session):
             db_session.execute(select(Recall.number, Recall.status).order_by(Recall.id)).all(),
             [db_session.execute(select(func.count()).select_from(m).execution_options(**unscoped)).scalar_one()
              for m in (ReturnLine, ReturnEvent, ReturnAttachment)])
+
+
+def _ingestion_snapshot(db_session):
+    from ingestion.models import (
+        MappingTemplate,
+        PendingRow,
+        PeriodClosing,
+        RejectedRow,
+        ReviewItem,
+        Submission,
+    )
+
+    unscoped = {"skip_tenant_scope": True}
+    return (db_session.execute(select(Submission.id, Submission.status, Submission.is_current, Submission.rows_review)
+                               .order_by(Submission.id).execution_options(**unscoped)).all(),
+            db_session.execute(select(MappingTemplate.id, MappingTemplate.confirmed_at)
+                               .order_by(MappingTemplate.id).execution_options(**unscoped)).all(),
+            db_session.execute(select(ReviewItem.id, ReviewItem.status).order_by(ReviewItem.id)).all(),
+            [db_session.execute(select(func.count()).select_from(m).execution_options(**unscoped)).scalar_one()
+             for m in (PendingRow, RejectedRow, PeriodClosing)])
 
 
 def _credit_snapshot(db_session):
@@ -328,6 +404,7 @@ def _crawl(app, client, world, methods=("GET",)):
             else:
                 r = client.open(url, method=method, data=HOSTILE_FORM)
             seen.append((method, url, r.status_code, _text(r)))
+            r.close()  # file downloads (a submission's raw file) hold the file open until closed
     return seen
 
 
@@ -346,6 +423,8 @@ def test_admin_crawl_finds_the_markers(app, db_session, login, world):
     assert "LOT-SECRET-B" in found
     assert {"INV-SECRET-B", "SO-SECRET-B"} <= found
     assert {"RET-SECRET-B", "SECRET-B-PHOTO", "ATT-SECRET-B", "RECALL-SECRET-B"} <= found  # incl. the download
+    assert {"SUB-SECRET-B", "RAW-SECRET-B", "REJ-SECRET-B", "PEND-SECRET-B", "REV-SECRET-B", "TPL-SECRET-B",
+            "DROP-SECRET-B", "CLOSE-SECRET-B"} <= found
 
 
 def test_distributor_cannot_change_others_anywhere(app, db_session, login, world):

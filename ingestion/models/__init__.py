@@ -22,6 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -114,11 +115,17 @@ class Submission(TenantScoped, db.Model):
     rows_review: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # added by the pipeline (issue 6): how the period was set, the layout used, tries, notes for the report
+    period_source: Mapped[str] = mapped_column(String(8), default="given")  # given | filename | data
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("mapping_template.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    notes: Mapped[dict | None] = mapped_column(JSON)
 
     distributor: Mapped[Distributor] = relationship()
     raw_file: Mapped[RawFile] = relationship()
     submitted_by: Mapped[User | None] = relationship()
     supersedes: Mapped[Submission | None] = relationship(remote_side=[id])
+    template: Mapped[MappingTemplate | None] = relationship("MappingTemplate")
 
     __table_args__ = (
         CheckConstraint(f"kind in ({_KINDS})", name="kind"),
@@ -224,3 +231,16 @@ class InventoryFact(TenantScoped, db.Model):
 
     def __repr__(self) -> str:
         return f"<InventoryFact {self.id} sub={self.submission_id} p={self.product_id} q={self.quantity}>"
+
+
+# the rest of ingestion's tables (templates, aliases, review queue, rejected rows, closings, sources, postings)
+from ingestion.models.rows import PendingRow, RejectedRow, ReviewItem, StockShortfall  # noqa: E402, F401
+from ingestion.models.setup import (  # noqa: E402, F401
+    CustomerAlias,
+    DropFile,
+    DropSource,
+    MappingTemplate,
+    PeriodClosing,
+    ProductAlias,
+    ReportingSchedule,
+)

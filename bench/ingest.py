@@ -1,0 +1,361 @@
+"""Ingestion benchmark: a realistic 1,000,000-row sell-out file ingested end to end into PostgreSQL, against a raw
+COPY of the same file into a table with the same number of indexes (the floor), with peak memory.
+
+* Master data: 50,000 terminals named as Chinese master data names them, over the real GB/T 2260 counties
+  (``ingestion.matching.generate_terminals``), 150 products with 3 lots each, one tier-1 distributor holding ample
+  stock, its confirmed column layout.
+* The file: GBK CSV, 1,000,000 lines of one month, customers drawn from 50,000 distinct names written the way
+  distributors write them (``generate_queries``: province added, 市 dropped, brackets, 有限公司 forms, 附一院,
+  full-width, typos ...; 5 % look-alikes that are not in the master data), a region column on about half the lines,
+  product code + name + specification, lot, expiry, quantity, unit, unit price and amount.
+* End to end: the real pipeline in a child process (so its peak RSS is its own): intake (raw-file store, SHA-256,
+  checks) and ``ingestion.tasks.process_submission`` (read in chunks, normalise, match, validate, COPY the facts,
+  rejected and waiting rows, make current, post stock), committed. Run on a 200,000-line prefix too: the peak RSS of
+  both runs shows that memory does not grow with the file.
+* The floor: ``COPY … FROM STDIN (FORMAT csv, ENCODING 'GBK')`` of the same bytes into a typed table with a primary
+  key and four secondary indexes, as sell_out_fact has.
+* Matching: ``TerminalIndex.match_many`` of the 50,000 names against the 50,000 terminals (the function the
+  pipeline uses), timed on its own.
+
+Runs against PostgreSQL on 127.0.0.1 in a scratch database it creates and drops (server: BENCH_DATABASE_URL, else
+TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432). Usage::
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--small 200000] [--terminals 50000] [--keep]
+
+Prints a table, then as its last line one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REGIONS = ROOT.parent / "shared" / "data" / "regions"
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+SERVER = os.environ.get("BENCH_DATABASE_URL") or os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DB_NAME = f"drp_bench_ingest_{os.getpid()}"
+HEADERS = ["销售日期", "客户名称", "客户地区", "产品编码", "产品名称", "规格", "批号", "有效期至", "数量", "单位",
+           "单价", "金额"]
+FLOOR_DDL = """
+create table floor_sell_out (
+    id bigserial primary key, business_date date not null, customer_name text, customer_region text,
+    product_code text, product_name text, specification text, lot_no text, expires_on date, quantity integer,
+    unit text, unit_price numeric(14, 4), amount numeric(14, 2));
+create index ix_floor_customer on floor_sell_out (customer_name);
+create index ix_floor_date on floor_sell_out (business_date);
+create index ix_floor_product_date on floor_sell_out (product_code, customer_name, business_date);
+create index ix_floor_lot on floor_sell_out (lot_no);
+"""
+
+
+def _url(dbname: str) -> str:
+    url = make_url(SERVER.replace("postgresql://", "postgresql+psycopg://", 1))
+    return url.set(database=dbname).render_as_string(hide_password=False)
+
+
+def _admin(sql: str) -> None:
+    engine = create_engine(_url("postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+def _app(url: str, instance: Path, store: Path):
+    os.environ["DRP_INSTANCE_PATH"] = str(instance)
+    from app import create_app
+
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench",
+                       "INGEST_STORE_DIR": str(store), "INGEST_MAX_MB": 1024,
+                       "CELERY": {"task_always_eager": True, "task_eager_propagates": True}})
+
+
+def _places():
+    from ingestion.matching import places_from_regions
+
+    def rows(name):
+        with (REGIONS / name).open(encoding="utf-8") as fh:
+            return list(csv.reader(fh))[1:]
+
+    return places_from_regions(rows("provinces.csv"), rows("cities.csv"), rows("areas.csv"))
+
+
+# -- master data --------------------------------------------------------------------------------------------------
+def seed(app, n_terminals: int, n_names: int, seed_value: int = 1):
+    """Terminals, products, lots, stock, the distributor and its layout; returns (labelled names, place texts,
+    products with lots, the index candidates with database ids)."""
+    from flask_migrate import upgrade
+
+    from app.extensions import db
+    from app.masterdata.regions import import_regions
+    from app.models import Distributor, Product, ProductLine, StockLocation
+    from app.models.base import utcnow
+    from ingestion import mapping, matching
+    from ingestion.loading import copy_rows
+    from ingestion.models import MappingTemplate
+    from ingestion.review import guess_type
+    from inventory.models import Lot
+
+    with app.app_context():
+        upgrade()
+        import_regions(REGIONS)
+        db.session.commit()
+        places = _places()
+        region_id = dict(db.session.execute(text("select code, id from region")).all())
+        terminals = matching.generate_terminals(n_terminals, seed=seed_value, places=places)
+        labelled = matching.generate_queries(terminals, n_names, seed=seed_value + 1, negatives=0.05, places=places)
+        now = utcnow()
+        from app.models import Terminal
+
+        copy_rows(Terminal.__table__, ("code", "name", "type", "region_id", "active", "created_at", "updated_at"),
+                  ((f"T{t.id:06d}", t.name, guess_type(t.name), region_id[f"{t.region_ids[0]:06d}"], True, now, now)
+                   for t in terminals))
+        db.session.commit()
+        ids = dict(db.session.execute(text("select code, id from terminal")).all())
+        candidates = [matching.Candidate(ids[f"T{t.id:06d}"], t.name, t.region_ids) for t in terminals]
+        by_old = {t.id: ids[f"T{t.id:06d}"] for t in terminals}
+        pl = ProductLine(code="BPL", name="基准")
+        hz = db.session.execute(text("select id from region where code = '330100'")).scalar()
+        dist = Distributor(code="BENCH-D1", name="基准医药有限公司", tier=1, region_id=hz, licence_no="B1",
+                           licence_expiry=date(2035, 1, 1))
+        loc = StockLocation(code="BENCH-L1", name="基准仓", kind="distributor", distributor=dist)
+        db.session.add_all([pl, dist, loc])
+        db.session.flush()
+        rng = random.Random(seed_value)
+        products = []
+        generics = ("阿莫西林胶囊", "头孢克肟分散片", "奥美拉唑肠溶胶囊", "阿托伐他汀钙片", "硝苯地平控释片",
+                    "布洛芬缓释胶囊", "蒙脱石散", "氨溴索口服溶液", "二甲双胍片", "缬沙坦胶囊")
+        for i in range(150):
+            p = Product(code=f"BP{i:04d}", generic_name=generics[i % 10], specification=f"{(i // 10 + 1) * 5}mg*24片",
+                        dosage_form="片剂", base_unit="盒", pack_size=rng.choice((20, 50, 100)), shelf_life_months=36,
+                        product_line=pl)
+            db.session.add(p)
+            products.append(p)
+        db.session.flush()
+        lots = []
+        for p in products:
+            for k in range(3):
+                lots.append(Lot(product_id=p.id, lot_no=f"{p.code}-{k}", manufactured_on=date(2025, 1 + k, 1),
+                                expires_on=date(2027, 6 + k, 28)))
+        db.session.add_all(lots)
+        db.session.flush()
+        db.session.execute(text(
+            "insert into stock_movement (at, business_date, kind, lot_id, quantity, to_location_id, "
+            "to_distributor_id, reference, actor) select now(), date '2026-04-01', 'opening', id, 100000000, :loc, "
+            ":d, 'bench', 'bench' from lot"), {"loc": loc.id, "d": dist.id})
+        db.session.execute(text(
+            "insert into stock_balance (location_id, lot_id, distributor_id, quantity, updated_at) "
+            "select :loc, id, :d, 100000000, now() from lot"), {"loc": loc.id, "d": dist.id})
+        columns = dict(mapping.propose_mapping(HEADERS, "sell_out").columns)
+        db.session.add(MappingTemplate(distributor_id=dist.id, kind="sell_out", signature=mapping.layout_signature(
+            HEADERS), headers=HEADERS, columns=columns, confirmed_at=utcnow()))
+        db.session.commit()
+        plist = [(p.code, p.generic_name, p.specification, [(lot.lot_no, lot.expires_on) for lot in lots
+                                                              if lot.product_id == p.id]) for p in products]
+        db.session.remove()
+    names = {p.ids[0]: f"{p.province}{p.city}{p.county}" for p in places}
+    names.update({p.ids[1]: f"{p.province}{p.city}" for p in places})
+    names.update({p.ids[2]: p.province for p in places})
+    queries = [lq.query for lq in labelled]
+    region_text = [names.get(q.region_id, "") if q.region_id else "" for q in queries]
+    remapped = [matching.Query(q.name, q.code, q.region_id) for q in queries]
+    return remapped, region_text, plist, candidates, by_old, labelled
+
+
+def write_file(path: Path, n_rows: int, queries, region_text, plist, seed_value: int = 7) -> int:
+    rng = random.Random(seed_value)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADERS)
+    size = 0
+    with path.open("wb") as out:
+        for i in range(n_rows):
+            q = rng.randrange(len(queries))
+            code, generic, spec, lots = plist[rng.randrange(len(plist))]
+            lot_no, expires = lots[rng.randrange(3)]
+            qty = rng.randint(1, 60)
+            price = rng.randint(500, 30000) / 100
+            w.writerow([f"2026-05-{1 + i % 31:02d}", queries[q].name, region_text[q] if i % 2 else "", code,
+                        generic, spec, lot_no, expires.isoformat(), qty, "盒", f"{price:.2f}", f"{qty * price:.2f}"])
+            if i % 20000 == 19999:
+                data = buf.getvalue().encode("gb18030")
+                out.write(data)
+                size += len(data)
+                buf.seek(0)
+                buf.truncate()
+        data = buf.getvalue().encode("gb18030")
+        out.write(data)
+        size += len(data)
+    return size
+
+
+def floor(url: str, path: Path) -> float:
+    import psycopg
+
+    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    conn.execute(FLOOR_DDL)
+    conn.commit()
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        with cur.copy("copy floor_sell_out (business_date, customer_name, customer_region, product_code, "
+                      "product_name, specification, lot_no, expires_on, quantity, unit, unit_price, amount) "
+                      "from stdin (format csv, header true, encoding 'GB18030')") as copy, path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                copy.write(block)
+    conn.commit()
+    seconds = time.perf_counter() - started
+    count = conn.execute("select count(*) from floor_sell_out").fetchone()[0]
+    conn.execute("drop table floor_sell_out")
+    conn.commit()
+    conn.close()
+    return seconds, count
+
+
+def run_child(url: str, path: Path, store: Path, instance: Path) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run([sys.executable, __file__, "--child", url, str(path), str(store), str(instance)],
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"child failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    result["rss_grew"] = result["peak_rss_mb"] > before / 1024
+    return result
+
+
+def child(url: str, path: str, store: str, instance: str) -> None:
+    """The real intake and task, in a process of their own (its peak RSS is measured by the parent)."""
+    app = _app(url, Path(instance), Path(store))
+    from app.extensions import db
+    from app.models import Distributor
+    from app.tenancy import Actor, acting_as
+    from ingestion import intake
+    from ingestion.models import SellOutFact, Submission
+    from ingestion.tasks import process_submission
+
+    with app.app_context(), acting_as(Actor(None, "bench")):
+        dist = db.session.execute(text("select id from distributor where code = 'BENCH-D1'")).scalar()
+        started = time.perf_counter()
+        with open(path, "rb") as fh:
+            sub = intake.receive_file(fh, Path(path).name, db.session.get(Distributor, dist), "sell_out",
+                                      intake.parse_period("month", "2026-05"), source="api", submitted_by=None)
+        db.session.commit()
+        sub_id = sub.id
+        intake_s = time.perf_counter() - started
+        db.session.remove()
+        if os.environ.get("BENCH_PROFILE"):  # a cProfile of the task, for finding where the time goes
+            import cProfile
+
+            profiler = cProfile.Profile()
+            status = profiler.runcall(process_submission, sub_id)
+            profiler.dump_stats(os.environ["BENCH_PROFILE"])
+        else:
+            status = process_submission(sub_id)
+        seconds = time.perf_counter() - started
+        sub = db.session.get(Submission, sub_id)
+        facts = db.session.execute(text("select count(*) from sell_out_fact where submission_id = :s"),
+                                   {"s": sub_id}).scalar()
+        assert facts == sub.rows_accepted, (facts, sub.rows_accepted)
+        assert SellOutFact.__tablename__ == "sell_out_fact"
+        print(json.dumps({"status": status, "seconds": round(seconds, 2), "intake_seconds": round(intake_s, 2),
+                          "read": sub.rows_read, "accepted": sub.rows_accepted, "rejected": sub.rows_rejected,
+                          "review": sub.rows_review, "movements": (sub.notes or {}).get("movements")}))
+
+
+def match_seconds(candidates, queries, places) -> tuple[float, float]:
+    from ingestion import matching
+
+    started = time.perf_counter()
+    index = matching.TerminalIndex(candidates, region_names=matching.region_names(places))
+    build = time.perf_counter() - started
+    started = time.perf_counter()
+    index.match_many(queries)
+    return time.perf_counter() - started, build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=200_000)
+    parser.add_argument("--terminals", type=int, default=50_000)
+    parser.add_argument("--names", type=int, default=50_000)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--child", nargs=4)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    from bench.match import machine
+
+    _admin(f'drop database if exists "{DB_NAME}" with (force)')
+    _admin(f'create database "{DB_NAME}"')
+    url = _url(DB_NAME)
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        app = _app(url, work / "instance", work / "store")
+        t0 = time.perf_counter()
+        queries, region_text, plist, candidates, by_old, labelled = seed(app, args.terminals, args.names)
+        seed_s = time.perf_counter() - t0
+        ids_queries = queries  # region ids in the queries are GB/T codes, as the index candidates' are
+        m_s, build_s = match_seconds(candidates, ids_queries, _places())
+        files = {}
+        for n in sorted({args.small, args.rows}):
+            path = work / f"流向_{n}.csv"
+            t0 = time.perf_counter()
+            files[n] = (path, write_file(path, n, queries, region_text, plist), time.perf_counter() - t0)
+        path, size, _gen = files[args.rows]
+        floor_s, floor_rows = floor(url, path)
+        small = run_child(url, files[args.small][0], work / "store", work / "instance") \
+            if args.small and args.small != args.rows else None
+        big = run_child(url, path, work / "store", work / "instance")
+        ratio = big["seconds"] / floor_s
+        print(f"machine: {machine()}")
+        print(f"master data: {args.terminals} terminals, 150 products × 3 lots, seeded in {seed_s:.0f} s; "
+              f"file: {args.rows} lines, {size / 1e6:.0f} MB GB18030, {len(set(q.name for q in queries))} distinct "
+              f"customer names")
+        print()
+        print(f"{'measure':<58}{'seconds':>9}{'rows/s':>11}{'peak RSS MB':>13}")
+        print(f"{'floor: COPY of the file into a table with 5 indexes':<58}{floor_s:>9.2f}"
+              f"{floor_rows / floor_s:>11.0f}")
+        if small:
+            print(f"{f'end to end, {args.small} lines':<58}{small['seconds']:>9.2f}"
+                  f"{args.small / small['seconds']:>11.0f}{small['peak_rss_mb']:>13.0f}")
+        label = f"end to end, {args.rows} lines (intake {big['intake_seconds']:.1f} s)"
+        print(f"{label:<58}{big['seconds']:>9.2f}"
+              f"{args.rows / big['seconds']:>11.0f}{big['peak_rss_mb']:>13.0f}")
+        print(f"{f'matching {len(queries)} names × {len(candidates)} terminals (build {build_s:.1f} s)':<58}"
+              f"{m_s:>9.2f}")
+        print(f"ratio end to end ÷ floor: {ratio:.2f} (target ≤ 2); accepted {big['accepted']}, rejected "
+              f"{big['rejected']}, waiting for review {big['review']}; stock movements {big['movements']}")
+        print(json.dumps({"bench": "ingest", "rows": args.rows, "seconds": big["seconds"],
+                          "floor_seconds": round(floor_s, 2), "ratio": round(ratio, 2),
+                          "peak_rss_mb": big["peak_rss_mb"],
+                          "peak_rss_mb_small": small["peak_rss_mb"] if small else None,
+                          "match_seconds": round(m_s, 2), "accepted": big["accepted"], "rejected": big["rejected"],
+                          "review": big["review"], "load": round(os.getloadavg()[0], 1)}))
+    finally:
+        if not args.keep:
+            _admin(f'drop database if exists "{DB_NAME}" with (force)')
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

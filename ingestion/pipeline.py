@@ -1,0 +1,771 @@
+"""The channel-data pipeline: one submission's raw file → facts, rejected rows, rows waiting for review, stock.
+
+:func:`claim_submission`, :func:`load_submission` and :func:`fail_submission` are the three units of work of the
+Celery task (``ingestion.tasks.process_submission``); each flushes, the task commits. The load is ONE transaction:
+
+1. inspect and read the raw file in chunks (``ingestion.reading``), refuse a wrong kind of file or a file of
+   another distributor (title rows, a distributor-code column);
+2. find the distributor's confirmed mapping template for the layout; a new layout gets a proposed template and
+   the submission waits for a person (``needs_mapping``), the current version untouched;
+3. per chunk: normalise (``ingestion.cleaning``), resolve products, units, lots and customers
+   (:class:`ingestion.resolve.Resolver`), validate, and write accepted rows to the fact table, rejected rows with
+   their reasons and rows waiting for review, all in bulk (``ingestion.loading``);
+4. make it the current version of its distributor × kind × period (the previous one superseded, its waiting rows
+   dropped), post the sell-out and transfers into channel stock (the previous version's postings reversed,
+   :func:`inventory.services.post_reported_flows`), tell the facts listeners (``ingestion.hooks``) and notify the
+   submitter.
+
+Anything that fails rolls the whole load back: the previous version stays current and nothing is half loaded; a
+file refused as a whole is then marked failed with its reason in a short transaction of its own. A worker killed
+mid-way leaves an open transaction the database rolls back; the task is redelivered (acks_late) and loads again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, select, update
+
+from app.extensions import db
+from app.models import Distributor, Notification, StockLocation, User
+from app.models.base import utcnow
+from ingestion import cleaning, hooks, loading, mapping, progress, reading, store
+from ingestion.models import (
+    DataKind,
+    InventoryFact,
+    MappingTemplate,
+    PendingRow,
+    PurchaseFact,
+    RejectedRow,
+    ReviewItem,
+    SellOutFact,
+    StockShortfall,
+    Submission,
+    SubmissionStatus,
+)
+from ingestion.periods import closed_months, month_of, months_between
+from ingestion.resolve import Resolution, Resolver
+from inventory import services as inventory
+
+ROW = reading.ROW
+S = SubmissionStatus
+
+FACTS = {
+    DataKind.SELL_OUT.value: (SellOutFact, ("submission_id", "distributor_id", "source_row", "business_date",
+                                            "terminal_id", "to_distributor_id", "region_id", "product_id", "lot_id",
+                                            "lot_no", "expires_on", "quantity", "unit_price", "amount")),
+    DataKind.PURCHASE.value: (PurchaseFact, ("submission_id", "distributor_id", "source_row", "business_date",
+                                             "supplier_distributor_id", "product_id", "lot_id", "lot_no",
+                                             "expires_on", "quantity", "unit_price", "amount")),
+    DataKind.INVENTORY.value: (InventoryFact, ("submission_id", "distributor_id", "source_row", "as_of",
+                                               "product_id", "lot_id", "lot_no", "expires_on", "quantity")),
+}
+# a column naming the reporting distributor (流向 exports of some ERPs carry it on every line)
+_DISTRIBUTOR_COLUMN = re.compile(r"(经销商|商业|上报单位|配送商|流向单位).*(编码|代码|编号)|distributor\s*code",
+                                 re.I)
+
+
+class SubmissionRejected(Exception):
+    """The file as a whole is refused (``code`` stable, ``message`` translated); nothing of it is loaded."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+def posting_reference(submission_id: int) -> str:
+    """The reference of the stock movements a submission posts (and of the reversals it makes)."""
+    return f"ING-{submission_id}"
+
+
+# -- unit 1: claim ------------------------------------------------------------------------------------------------
+def claim_submission(submission_id: int) -> bool:
+    """Mark the submission as processing (one more attempt) if it still needs processing; False: nothing to do
+    (already loaded, failed, a duplicate, waiting for its mapping, or unknown)."""
+    sub = db.session.execute(select(Submission).where(Submission.id == submission_id).with_for_update()
+                             ).scalar_one_or_none()
+    if sub is None or sub.status not in (S.RECEIVED.value, S.PROCESSING.value):
+        return False
+    sub.status = S.PROCESSING.value
+    sub.attempts = (sub.attempts or 0) + 1
+    db.session.flush()
+    progress.report(sub.id, "queued")
+    return True
+
+
+# -- unit 3: failure ----------------------------------------------------------------------------------------------
+def fail_submission(submission_id: int, code: str, message: str) -> None:
+    """Record that the file was refused as a whole (the previous version, if any, stays current) and tell the
+    submitter."""
+    sub = db.session.get(Submission, submission_id)
+    if sub is None or sub.status not in (S.RECEIVED.value, S.PROCESSING.value):
+        return
+    sub.status, sub.error_code, sub.error_message = S.FAILED.value, code, message
+    sub.processed_at = utcnow()
+    db.session.flush()
+    notify_submitter(sub)
+    progress.report(sub.id, "failed")
+
+
+# -- unit 2: the load ---------------------------------------------------------------------------------------------
+@dataclass
+class Load:
+    sub: Submission
+    kind: str
+    columns: dict[str, str]
+    headers: list[str]
+    resolver: Resolver
+    location_id: int | None
+    period_start: date
+    period_end: date
+    seen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    counts: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    flows: Counter = field(default_factory=Counter)  # (to_distributor | None, product, lot | None, day) → qty
+    items: dict[tuple, ReviewItem] = field(default_factory=dict)
+    total_rows: int | None = None
+
+
+def load_submission(submission_id: int) -> str:
+    """Load a claimed submission (see the module docstring) and return its new status. Raises SubmissionRejected
+    when the file is refused as a whole (the caller rolls back and calls :func:`fail_submission`)."""
+    sub = db.session.execute(select(Submission).where(Submission.id == submission_id).with_for_update()
+                             ).scalar_one_or_none()
+    if sub is None or sub.status != S.PROCESSING.value:
+        return sub.status if sub else "missing"
+    loading.advisory_lock(sub.distributor_id, sub.kind)
+    progress.report(sub.id, "reading")
+    try:
+        path = store.path_of(sub.raw_file.storage_path)
+    except FileNotFoundError as exc:
+        raise SubmissionRejected("raw_file_missing", _("The stored file is missing from the raw-file store.")) from exc
+    try:
+        known = (sub.notes or {}).get("file")
+        info = reading.FileInfo(**known) if known else \
+            reading.inspect_file(path, sub.filename, max_bytes=store.max_bytes())
+        table = reading.read_table(path, info, chunk_rows=int(current_app.config.get("INGEST_CHUNK_ROWS", 50_000)))
+    except reading.FileRejected as exc:
+        raise SubmissionRejected(exc.code, exc.message) from exc
+    _check_kind(sub, table)
+    _check_title(sub, table)
+    template = _template_for(sub, table)
+    if template is None:
+        return sub.status
+    sub.template_id = template.id
+    load = _start(sub, template, table, info)
+    if sub.period_source == "data":
+        _infer_period(load, table)
+    _check_closed(sub)
+    try:
+        for chunk in table.iter_chunks():
+            _check_distributor_column(load, chunk)
+            _process_chunk(load, chunk)
+            progress.report(sub.id, "loading", load.counts["read"], total_bytes=load.total_rows or 0,
+                            done_bytes=load.counts["read"])
+            _throttle()
+    except reading.FileRejected as exc:
+        raise SubmissionRejected(exc.code, exc.message) from exc
+    return _finish(load, table)
+
+
+def _throttle() -> None:
+    pause = float(current_app.config.get("INGEST_CHUNK_PAUSE_SECONDS") or 0)
+    if pause > 0:
+        import time
+
+        time.sleep(pause)
+
+
+def _check_kind(sub: Submission, table: reading.Table) -> None:
+    detected = mapping.detect_kind(table.headers, table.title_lines)
+    if detected and detected != sub.kind and not _has_confirmed(sub, table):
+        raise SubmissionRejected("wrong_kind", _(
+            "This looks like a %(found)s file, not %(kind)s: check that you chose the right kind of data.",
+            found=kind_label(detected), kind=kind_label(sub.kind)))
+
+
+def _has_confirmed(sub: Submission, table: reading.Table) -> bool:
+    return db.session.execute(select(MappingTemplate.id).where(
+        MappingTemplate.distributor_id == sub.distributor_id, MappingTemplate.kind == sub.kind,
+        MappingTemplate.signature == mapping.layout_signature(table.headers),
+        MappingTemplate.confirmed_at.is_not(None))).first() is not None
+
+
+def kind_label(kind: str) -> str:
+    return {"sell_out": _("sell-out"), "purchase": _("purchase"), "inventory": _("inventory")}.get(kind, kind)
+
+
+def _other_distributors(sub: Submission) -> list[tuple[str, str]]:
+    return list(db.session.execute(select(Distributor.code, Distributor.name)
+                                   .where(Distributor.id != sub.distributor_id)).all())
+
+
+def _check_title(sub: Submission, table: reading.Table) -> None:
+    """Title rows naming another distributor (by code or full name) and not this one: the wrong file."""
+    text = " ".join(table.title_lines)
+    if not text.strip():
+        return
+    own = sub.distributor
+    if own.code in text or own.name in text:
+        return
+    for code, name in _other_distributors(sub):
+        if name in text or re.search(rf"(?<![0-9A-Za-z]){re.escape(code)}(?![0-9A-Za-z])", text):
+            raise SubmissionRejected("other_distributor", _(
+                "The file's title names %(other)s, not %(own)s: it seems to be another distributor's file.",
+                other=f"{code} {name}", own=f"{own.code} {own.name}"))
+
+
+def _check_distributor_column(load: Load, chunk: pd.DataFrame) -> None:
+    own = load.sub.distributor.code
+    for header in load.headers:
+        if header in load.columns.values() or not _DISTRIBUTOR_COLUMN.search(header):
+            continue
+        values = {str(v).strip() for v in chunk[header].dropna().unique()}
+        others = sorted(v for v in values if v and v != own and v in load.resolver.distributor_codes)
+        if others:
+            raise SubmissionRejected("other_distributor", _(
+                "Column %(col)s names distributor %(other)s, not %(own)s: this file (or part of it) belongs to "
+                "another distributor.", col=header, other=others[0], own=own))
+
+
+def _template_for(sub: Submission, table: reading.Table) -> MappingTemplate | None:
+    """The confirmed template of this layout, or None after proposing one (the submission then waits)."""
+    signature = mapping.layout_signature(table.headers)
+    template = db.session.execute(select(MappingTemplate).where(
+        MappingTemplate.distributor_id == sub.distributor_id, MappingTemplate.kind == sub.kind,
+        MappingTemplate.signature == signature)).scalar_one_or_none()
+    if template is not None and template.confirmed:
+        return template
+    if template is None:
+        proposal = mapping.propose_mapping(table.headers, sub.kind, table.title_lines)
+        template = MappingTemplate(distributor_id=sub.distributor_id, kind=sub.kind, signature=signature,
+                                   headers=list(table.headers), columns=dict(proposal.columns),
+                                   confidence=proposal.confidence)
+        db.session.add(template)
+        db.session.flush()
+    sub.template_id = template.id
+    sub.status = S.NEEDS_MAPPING.value
+    sub.processed_at = utcnow()
+    db.session.flush()
+    notify_submitter(sub)
+    progress.report(sub.id, "needs_mapping")
+    return None
+
+
+def _start(sub: Submission, template: MappingTemplate, table: reading.Table, info) -> Load:
+    columns = {f: h for f, h in template.columns.items() if h in table.headers}
+    missing = [group[0] for group in mapping.REQUIRED[sub.kind] if not any(f in columns for f in group)]
+    if missing:
+        raise SubmissionRejected("mapping_incomplete", _(
+            "The mapping template does not map the required field(s) %(fields)s.", fields=", ".join(missing)))
+    location = db.session.execute(select(StockLocation.id).where(
+        StockLocation.distributor_id == sub.distributor_id, StockLocation.kind == "distributor",
+        StockLocation.active).order_by(StockLocation.id).limit(1)).scalar()
+    load = Load(sub=sub, kind=sub.kind, columns=columns, headers=list(table.headers),
+                resolver=Resolver(sub.distributor, sub.kind), location_id=location,
+                period_start=sub.period_start, period_end=sub.period_end)
+    load.total_rows = _estimate_rows(table, info)
+    return load
+
+
+def _estimate_rows(table: reading.Table, info) -> int | None:
+    """Data lines of a CSV (newlines counted in blocks: about 0.1 s per 100 MB), for the progress bar."""
+    if info.format != reading.CSV or table._path is None:
+        return None
+    count = 0
+    with open(table._path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            count += block.count(b"\n")
+    return max(count - table.header_row, 0)
+
+
+def _infer_period(load: Load, table: reading.Table) -> None:
+    """A drop-folder file without a period in its name: the calendar month of its dates (one month only)."""
+    header = load.columns.get("as_of" if load.kind == DataKind.INVENTORY.value else "business_date")
+    months: set[date] = set()
+    if header:
+        for chunk in table.iter_chunks():
+            for value in pd.unique(chunk[header].dropna()):
+                parsed = cleaning.parse_date(value)
+                if parsed:
+                    months.add(month_of(parsed))
+    if len(months) != 1:
+        raise SubmissionRejected("period_unknown", _(
+            "The period cannot be told from the file name or its dates (they span %(n)d months). Name the file "
+            "with its month (e.g. 2026-03) or upload it with its period.", n=len(months)))
+    start = months.pop()
+    end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    load.sub.period_start, load.sub.period_end = start, end
+    load.period_start, load.period_end = start, end
+    db.session.flush()
+
+
+def _check_closed(sub: Submission) -> None:
+    closed = closed_months(sub.distributor_id, sub.period_start, sub.period_end)
+    if closed:
+        raise SubmissionRejected("period_closed", _(
+            "The period %(month)s is closed for %(dist)s: data for it can no longer be submitted. Ask the channel "
+            "manager to reopen it.", month=closed[0].strftime("%Y-%m"), dist=sub.distributor.code))
+
+
+# -- one chunk ----------------------------------------------------------------------------------------------------
+def _process_chunk(load: Load, chunk: pd.DataFrame) -> None:
+    n = cleaning.normalise_chunk(chunk, load.columns, load.kind)
+    n = n.reset_index(drop=True)
+    chunk = chunk.reset_index(drop=True)
+    dup = _duplicates(load, chunk)
+    raws = chunk[load.headers]
+    load.counts["read"] += len(n)
+    process_rows(load, n, raws, dup)
+
+
+def _duplicates(load: Load, chunk: pd.DataFrame) -> np.ndarray:
+    """Rows identical (in every mapped column) to an earlier row of the file; 8 bytes kept per row."""
+    cols = [h for h in dict.fromkeys(load.columns.values()) if h in chunk.columns]
+    hashes = pd.util.hash_pandas_object(chunk[cols].astype(str), index=False).to_numpy(dtype=np.uint64)
+    dup = pd.Series(hashes).duplicated().to_numpy() | np.isin(hashes, load.seen)
+    load.seen = np.union1d(load.seen, hashes)
+    return dup
+
+
+def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarray | None = None,
+                 pending_ids: list[int] | None = None) -> dict:
+    """Resolve, validate and write normalised rows ``n`` (index 0..len-1, raw cells in ``raws``): accepted rows to
+    the facts, the others rejected or waiting. Also used for rows leaving the review queue (``pending_ids``: their
+    PendingRow ids, which are then not written again). Returns the counts."""
+    kind, r = load.kind, load.resolver
+    size = len(n)
+    col = _Columns(n)
+    reasons: list[list[str]] = [list(p) for p in n[cleaning.PROBLEMS]]
+    if kind == DataKind.INVENTORY.value and "quantity_zero" in {c for p in reasons for c in p}:
+        reasons = [[c for c in p if c != "quantity_zero"] for p in reasons]  # a zero stock line is fine
+    if dup is not None:
+        for i in np.flatnonzero(dup):
+            reasons[i].append("duplicate_line")
+    date_col = "as_of" if kind == DataKind.INVENTORY.value else "business_date"
+    if kind == DataKind.INVENTORY.value:
+        n["as_of"] = n["as_of"].where(n["as_of"].notna(), load.period_end)
+    days = col[date_col] if kind != DataKind.INVENTORY.value else n["as_of"].tolist()
+    for i, d in enumerate(days):
+        if isinstance(d, date) and d is not pd.NaT and not (load.period_start <= d <= load.period_end):
+            reasons[i].append("date_outside_period")
+    # products
+    pkeys = list(zip(col["product_code"], col["product_name"], col["specification"], strict=True))
+    presolved = r.products_for(pkeys)
+    product_ids: list[int | None] = [None] * size
+    product_review: list[Resolution | None] = [None] * size
+    for i, key in enumerate(pkeys):
+        if key[0] is None and key[1] is None:
+            continue  # missing_product already
+        res = presolved[key]
+        if res.matched:
+            product_ids[i] = res.id
+        elif res.candidates:
+            product_review[i] = res
+        else:
+            reasons[i].append("unknown_product")
+    # units, lots, expiry
+    quantities = n["quantity"].tolist()
+    units, lot_nos, expiries = col["unit"], col["lot_no"], col["expires_on"]
+    lots = r.lots_of({p for p in product_ids if p})
+    base_qty: list[int | None] = [None] * size
+    lot_ids: list[int | None] = [None] * size
+    factors: dict[tuple, int | None] = {}
+    for i, pid in enumerate(product_ids):
+        qty = quantities[i]
+        if pid is None or qty is None or qty is pd.NA:
+            continue
+        fkey = (pid, units[i])
+        if fkey not in factors:
+            factors[fkey] = r.base_quantity(pid, 1, units[i])
+        factor = factors[fkey]
+        if factor is None:
+            reasons[i].append("unknown_unit")
+        else:
+            base_qty[i] = int(qty) * factor
+        lot_no = lot_nos[i]
+        if lot_no:
+            hit = lots[pid].get(lot_no)
+            if hit is None:
+                reasons[i].append("lot_unknown")
+            else:
+                lot_ids[i] = hit[0]
+                exp = expiries[i]
+                if _expiry_differs(exp, hit[1]):
+                    reasons[i].append("expiry_mismatch")
+    # customers (sell-out) and suppliers (purchase)
+    terminals: list[int | None] = [None] * size
+    to_dists: list[int | None] = [None] * size
+    suppliers: list[int | None] = [None] * size
+    regions: list[int | None] = [None] * size
+    customer_review: list[Resolution | None] = [None] * size
+    if kind == DataKind.SELL_OUT.value:
+        ckeys = list(zip(col["customer_code"], col["customer_name"], col["customer_region"], strict=True))
+        cresolved = r.customers_for([k for k in ckeys if k[0] or k[1]])
+        for i, key in enumerate(ckeys):
+            if not (key[0] or key[1]):
+                continue
+            res = cresolved[key]
+            regions[i] = r.regions.parse(key[2])
+            if res.target == "terminal":
+                terminals[i] = res.id
+                regions[i] = regions[i] or r.terminal_regions.get(res.id)
+            elif res.target == "distributor":
+                to_dists[i] = res.id
+            else:
+                customer_review[i] = res
+    elif kind == DataKind.PURCHASE.value:
+        for i, (code, name) in enumerate(zip(col["supplier_code"], col["supplier_name"], strict=True)):
+            suppliers[i] = r.supplier_for(code, name)
+
+    rejected = [i for i in range(size) if reasons[i]]
+    waiting = [i for i in range(size) if not reasons[i] and (customer_review[i] or product_review[i])]
+    accepted = [i for i in range(size) if not reasons[i] and not (customer_review[i] or product_review[i])]
+    sub = load.sub
+    model, cols = FACTS[kind]
+    prices, amounts = col["unit_price"], col["amount"]
+    source_rows = n[ROW].tolist()
+
+    def fact(i):
+        base = (sub.id, sub.distributor_id, int(source_rows[i]), days[i])
+        tail = (product_ids[i], lot_ids[i], lot_nos[i], _date_or_none(expiries[i]), base_qty[i])
+        if kind == DataKind.SELL_OUT.value:
+            return (*base, terminals[i], to_dists[i], regions[i], *tail, _dec(prices[i]), _dec(amounts[i]))
+        if kind == DataKind.PURCHASE.value:
+            return (*base, suppliers[i], *tail, _dec(prices[i]), _dec(amounts[i]))
+        return (*base, *tail)
+
+    loading.copy_rows(model.__table__, cols, (fact(i) for i in accepted))
+    if kind == DataKind.SELL_OUT.value:
+        for i in accepted:
+            load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
+    raw_records = _records(raws, rejected + waiting) if (rejected or waiting) and pending_ids is None else None
+    if rejected:
+        detail = {i: _detail(reasons[i]) for i in rejected}
+        loading.copy_rows(RejectedRow.__table__,
+                          ("submission_id", "distributor_id", "source_row", "reasons", "detail", "raw"),
+                          ((sub.id, sub.distributor_id, int(source_rows[i]), ",".join(dict.fromkeys(reasons[i])),
+                            detail[i], _raw(raw_records, raws, i)) for i in rejected), json_columns=("raw",))
+        for i in rejected:
+            load.reasons.update(set(reasons[i]))
+    if waiting and pending_ids is None:
+        values = dict(zip(waiting, _json_values(n.iloc[waiting]), strict=True))
+        wanted = {}
+        for i in waiting:
+            if customer_review[i]:
+                wanted[("customer", customer_review[i].key_kind, customer_review[i].key)] = \
+                    (customer_review[i], {"code": col["customer_code"][i], "name": col["customer_name"][i],
+                                          "extra": col["customer_region"][i]})
+            if product_review[i]:
+                wanted[("product", product_review[i].key_kind, product_review[i].key)] = \
+                    (product_review[i], {"code": col["product_code"][i], "name": col["product_name"][i],
+                                         "extra": col["specification"][i]})
+        items = _items(load, wanted)
+        rows = []
+        for i in waiting:
+            c, p = customer_review[i], product_review[i]
+            rows.append((sub.id, sub.distributor_id, int(source_rows[i]),
+                         items[("customer", c.key_kind, c.key)] if c else None,
+                         items[("product", p.key_kind, p.key)] if p else None, values[i],
+                         _raw(raw_records, raws, i), "waiting"))
+        loading.copy_rows(PendingRow.__table__, ("submission_id", "distributor_id", "source_row",
+                                                 "customer_item_id", "product_item_id", "values", "raw", "status"),
+                          rows, json_columns=("values", "raw"))
+    load.counts["accepted"] += len(accepted)
+    load.counts["rejected"] += len(rejected)
+    load.counts["waiting"] += len(waiting)
+    return {"accepted": accepted, "rejected": rejected, "waiting": waiting}
+
+
+def _expiry_differs(reported, ours: date) -> bool:
+    """A reported expiry that is neither our lot's date nor its month (files often give 2027-08 for 2027-08-31)."""
+    if not isinstance(reported, date) or reported is pd.NaT:
+        return False
+    return reported != ours and (reported.year, reported.month) != (ours.year, ours.month)
+
+
+def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, dict]:
+    """The raw cells of just these rows (converting a whole chunk to dicts costs seconds)."""
+    return dict(zip(rows, raws.iloc[rows].to_dict("records"), strict=True))
+
+
+class _Columns(dict):
+    """A normalised chunk's columns as plain lists, missing values as None (pandas' NaN is truthy and never equal to
+    itself; iterating an Arrow-backed column element by element is slow)."""
+
+    def __init__(self, n: pd.DataFrame):
+        super().__init__()
+        self.n, self.size = n, len(n)
+
+    def __missing__(self, key):
+        if key not in self.n.columns:
+            value = [None] * self.size
+        else:
+            series = self.n[key]
+            value = series.astype(object).where(series.notna(), None).tolist()
+            value = [None if v is pd.NaT else v for v in value] if key in _DATE_COLUMNS else value
+        self[key] = value
+        return value
+
+
+_DATE_COLUMNS = ("business_date", "as_of", "expires_on")
+
+
+def _raw(records, raws: pd.DataFrame, i: int) -> dict:
+    record = records[i] if records is not None else raws.iloc[i].to_dict()
+    return {k: (None if v is None or (isinstance(v, float) and v != v) else str(v)) for k, v in record.items()}
+
+
+def _detail(codes: list[str]) -> str:
+    return "；".join(str(cleaning.REASONS.get(c, c)) for c in dict.fromkeys(codes))
+
+
+def _dec(value):
+    return value if isinstance(value, Decimal) else None
+
+
+def _date_or_none(value):
+    return value if isinstance(value, date) and value is not pd.NaT else None
+
+
+_JSON_FIELDS = ("business_date", "as_of", "customer_name", "customer_code", "customer_region", "supplier_name",
+                "supplier_code", "product_code", "product_name", "specification", "lot_no", "expires_on",
+                "quantity", "unit", "unit_price", "amount")
+
+
+def _json_values(n: pd.DataFrame) -> list[dict]:
+    present = [f for f in _JSON_FIELDS if f in n.columns]
+    out = []
+    for record in n[[*present, ROW]].to_dict("records"):
+        values = {}
+        for k, v in record.items():
+            if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and v != v):
+                values[k] = None
+            elif isinstance(v, date | Decimal):
+                values[k] = str(v)
+            else:
+                values[k] = v if isinstance(v, str) else int(v) if isinstance(v, int | np.integer) else str(v)
+        out.append(values)
+    return out
+
+
+def frame_from_values(values: list[dict]) -> pd.DataFrame:
+    """Normalised rows back from PendingRow.values (the inverse of the JSON encoding above)."""
+    rows = []
+    for v in values:
+        row = dict(v)
+        for k in ("business_date", "as_of", "expires_on"):
+            if row.get(k):
+                row[k] = date.fromisoformat(row[k])
+        for k in ("unit_price", "amount"):
+            if row.get(k) is not None:
+                row[k] = Decimal(row[k])
+        row[cleaning.PROBLEMS] = []
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for k in (*_JSON_FIELDS, ROW):
+        if k not in frame.columns:
+            frame[k] = None
+    frame["quantity"] = pd.array([None if q is None else int(q) for q in frame["quantity"]], dtype="Int64")
+    return frame.astype({k: object for k in _JSON_FIELDS if k != "quantity"})
+
+
+def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tuple, int]:
+    """The open review item of each (subject, key kind, key), created on first sight (in bulk), by id."""
+    missing = [k for k in wanted if k not in load.items]
+    if missing:
+        for item in db.session.execute(select(ReviewItem).where(
+                ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.status == "open",
+                ReviewItem.key.in_({k[2] for k in missing}))).scalars():
+            load.items.setdefault((item.subject, item.key_kind, item.key), item)
+    new = [k for k in missing if k not in load.items]
+    if new:
+        r = load.resolver
+        labels = r.terminal_labels(cid for k in new if k[0] == "customer" for cid, _s in wanted[k][0].candidates)
+        created = []
+        for k in new:
+            res, raw = wanted[k]
+            if k[0] == "customer":
+                candidates = [{"id": cid, "score": float(score), "label": labels.get(cid, str(cid))}
+                              for cid, score in res.candidates]
+                region = r.regions.parse(raw["extra"]) or r.default_region
+            else:
+                candidates = [{"id": pid, "score": float(score), "label": label}
+                              for pid, score, label in res.candidates]
+                region = None
+            item = ReviewItem(distributor_id=load.sub.distributor_id, subject=k[0], key_kind=k[1], key=k[2],
+                              raw_name=(raw["name"] or raw["code"] or "")[:300], raw_code=raw["code"],
+                              raw_extra=(raw["extra"] or None) and str(raw["extra"])[:300], region_id=region,
+                              candidates=candidates)
+            created.append(item)
+            load.items[k] = item
+        db.session.add_all(created)
+        db.session.flush()
+    return {k: load.items[k].id for k in wanted}
+
+
+# -- the end of the load ------------------------------------------------------------------------------------------
+def _finish(load: Load, table: reading.Table) -> str:
+    sub = load.sub
+    counts = load.counts
+    if counts["read"] == 0:
+        raise SubmissionRejected("header_only", str(reading.MESSAGES["header_only"]))
+    share = float(current_app.config.get("INGEST_MAX_REJECTED_SHARE", 0.5))
+    sub.rows_read, sub.rows_accepted = counts["read"], counts["accepted"]
+    sub.rows_rejected, sub.rows_review = counts["rejected"], counts["waiting"]
+    sub.notes = {**(sub.notes or {}), "title_lines": table.title_lines[:5], "dropped": dict(table.dropped),
+                 "reasons": dict(load.reasons.most_common()), "header_row": table.header_row}
+    sub.processed_at = utcnow()
+    if counts["rejected"] > share * counts["read"]:
+        return _refuse_mostly_rejected(load)
+    previous = make_current(sub)
+    if load.kind == DataKind.SELL_OUT.value:
+        post_stock(load, previous)
+    _count_waiting(load)
+    hooks.facts_changed(hooks.FactsChanged(
+        distributor_id=sub.distributor_id, kind=sub.kind, months=frozenset(months_between(sub.period_start,
+                                                                                         sub.period_end)),
+        added_submission_id=sub.id, removed_submission_id=previous.id if previous else None))
+    db.session.flush()
+    notify_submitter(sub)
+    progress.report(sub.id, "loaded", counts["read"], counts["read"], counts["read"])
+    return sub.status
+
+
+def _refuse_mostly_rejected(load: Load) -> str:
+    """More than the allowed share of rows rejected: load nothing (the current version stays), keep the rejected
+    rows and their reasons for the report."""
+    sub = load.sub
+    for model in (SellOutFact, PurchaseFact, InventoryFact, PendingRow):
+        db.session.execute(delete(model).where(model.submission_id == sub.id))  # written in this transaction only
+    for item in load.items.values():
+        if not db.session.execute(select(PendingRow.id).where(
+                (PendingRow.customer_item_id == item.id) | (PendingRow.product_item_id == item.id)).limit(1)).first():
+            db.session.delete(item)
+    top = ", ".join(f"{cleaning.REASONS.get(c, c)} ({k})" for c, k in load.reasons.most_common(3))
+    sub.status, sub.error_code = S.FAILED.value, "too_many_rejected"
+    sub.error_message = _("%(rejected)d of %(read)d rows were rejected, so nothing was loaded and the current "
+                          "version (if any) stays. Most common reasons: %(top)s.", rejected=sub.rows_rejected,
+                          read=sub.rows_read, top=top)
+    sub.rows_accepted = sub.rows_review = 0
+    db.session.flush()
+    notify_submitter(sub)
+    progress.report(sub.id, "failed")
+    return sub.status
+
+
+def make_current(sub: Submission) -> Submission | None:
+    """Make ``sub`` the current version of its distributor × kind × period; the previous current version (returned)
+    becomes superseded and its rows still waiting for review are dropped."""
+    key = (Submission.distributor_id == sub.distributor_id, Submission.kind == sub.kind,
+           Submission.period_start == sub.period_start, Submission.period_end == sub.period_end)
+    previous = db.session.execute(select(Submission).where(*key, Submission.is_current).with_for_update()
+                                  ).scalar_one_or_none()
+    last = db.session.execute(select(func.max(Submission.version)).where(
+        *key, Submission.status.in_((S.LOADED.value, S.SUPERSEDED.value)))).scalar() or 0
+    if previous is not None:
+        previous.is_current, previous.status = False, S.SUPERSEDED.value
+        db.session.flush()
+        db.session.execute(update(PendingRow).where(PendingRow.submission_id == previous.id,
+                                                    PendingRow.status == "waiting").values(status="superseded"))
+    sub.is_current, sub.status, sub.version = True, S.LOADED.value, last + 1
+    sub.supersedes_id = previous.id if previous else None
+    db.session.flush()
+    return previous
+
+
+def post_stock(load: Load, previous: Submission | None) -> None:
+    """Post the accepted sell-out into channel stock (aggregated per location × product × lot × day), reversing
+    what the previous version posted; record what the stock could not cover."""
+    sub = load.sub
+    if load.location_id is None:
+        if load.flows:
+            sub.notes = {**(sub.notes or {}), "stock": "no_location"}
+        return
+    dest = _locations_of({d for d, *_rest in load.flows if d})
+    flows = []
+    for (to_dist, product_id, lot_id, day), qty in load.flows.items():
+        if to_dist is not None and to_dist not in dest:
+            continue  # a tier-2 distributor without a stock location: counted in the facts only
+        flows.append(inventory.ReportedFlow("transfer" if to_dist else "sell_out", load.location_id, product_id,
+                                            lot_id, qty, day, dest.get(to_dist)))
+    result = inventory.post_reported_flows(
+        posting_reference(sub.id), flows, replaces=posting_reference(previous.id) if previous else None,
+        note=_("Reported %(kind)s, submission %(id)d", kind=kind_label(sub.kind), id=sub.id))
+    if result.shortfalls:
+        loading.copy_rows(StockShortfall.__table__, ("submission_id", "distributor_id", "location_id", "product_id",
+                                                     "lot_id", "requested", "posted", "reason"),
+                          [(sub.id, sub.distributor_id, s.location_id, s.product_id, s.lot_id, s.requested,
+                            s.posted, s.reason) for s in result.shortfalls])
+    notes = dict(sub.notes or {})
+    for key, value in (("movements", result.movements), ("reversals", result.reversals), ("posted", result.quantity),
+                       ("shortfalls", len(result.shortfalls))):
+        notes[key] = notes.get(key, 0) + value
+    sub.notes = notes
+
+
+def _locations_of(distributor_ids: set[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    if distributor_ids:
+        for d_id, loc_id in db.session.execute(
+                select(StockLocation.distributor_id, StockLocation.id)
+                .where(StockLocation.distributor_id.in_(distributor_ids), StockLocation.kind == "distributor",
+                       StockLocation.active).order_by(StockLocation.id.desc())):
+            out[d_id] = loc_id
+    return out
+
+
+def _count_waiting(load: Load) -> None:
+    refresh_waiting([item.id for item in load.items.values()])
+
+
+def refresh_waiting(item_ids: list[int]) -> None:
+    """Recount the rows waiting on each of these review items (one statement)."""
+    if not item_ids:
+        return
+    p = PendingRow
+    for column in (p.customer_item_id, p.product_item_id):
+        counts = (select(func.count(p.id)).where(column == ReviewItem.id, p.status == "waiting")
+                  .correlate(ReviewItem).scalar_subquery())
+        db.session.execute(update(ReviewItem).where(ReviewItem.id.in_(item_ids), ReviewItem.subject == (
+            "customer" if column is p.customer_item_id else "product")).values(rows_waiting=counts)
+            .execution_options(synchronize_session=False))
+    for item in db.session.identity_map.values():
+        if isinstance(item, ReviewItem) and item.id in set(item_ids):
+            db.session.expire(item, ["rows_waiting"])
+
+
+def notify_submitter(sub: Submission) -> None:
+    """One notification per outcome, to the submitter's role (scoped to the distributor)."""
+    role = "channel_manager"
+    if sub.submitted_by_id:
+        role = db.session.execute(select(User.role).where(User.id == sub.submitted_by_id)).scalar() or role
+    title = outcome_text(sub)
+    key = f"submission:{sub.id}:{sub.status}:{sub.attempts}"
+    if db.session.execute(select(Notification.id).where(Notification.dedupe_key == key)).first():
+        return
+    db.session.add(Notification(audience_role=role, distributor_id=sub.distributor_id, kind="submission",
+                                dedupe_key=key, title=title[:200], body=sub.error_message,
+                                link=f"/ingestion/submissions/{sub.id}"))
+    db.session.flush()
+
+
+def outcome_text(sub: Submission) -> str:
+    what = f"{sub.filename} ({kind_label(sub.kind)} {sub.period_start:%Y-%m-%d}–{sub.period_end:%Y-%m-%d})"
+    if sub.status == S.LOADED.value:
+        return _("%(what)s loaded: %(read)d rows read, %(ok)d accepted, %(bad)d rejected, %(wait)d waiting for "
+                 "review.", what=what, read=sub.rows_read, ok=sub.rows_accepted, bad=sub.rows_rejected,
+                 wait=sub.rows_review)
+    if sub.status == S.NEEDS_MAPPING.value:
+        return _("%(what)s has a new column layout: its mapping needs to be confirmed once.", what=what)
+    if sub.status == S.FAILED.value:
+        return _("%(what)s was not loaded: %(reason)s", what=what, reason=sub.error_message or "")
+    return what
