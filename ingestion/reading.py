@@ -477,21 +477,29 @@ class Table:
         try:
             reader = pacsv.open_csv(self._path, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
-                got, odd = odd, []
-                count = batch.num_rows + len(got)
-                numbers = np.arange(next_number, next_number + count, dtype="int64")
-                next_number += count
+                # The parser may hand over invalid rows of a block it reads ahead, so the rows collected so far
+                # are not all this batch's: the batch's valid rows take the first free numbers from next_number,
+                # and only the invalid rows numbered before the last of them are put back into this batch.
+                odd.sort(key=lambda r: r[0])
+                skipped_all = np.array([number for number, _ in odd], dtype="int64")
+                span = np.arange(next_number, next_number + batch.num_rows + len(odd), dtype="int64")
+                numbers = np.setdiff1d(span, skipped_all, assume_unique=True)[:batch.num_rows]
+                last = int(numbers[-1]) if len(numbers) else next_number - 1
+                got = [r for r in odd if r[0] <= last]
+                odd = [r for r in odd if r[0] > last]
+                next_number = last + 1
                 frame = batch.to_pandas()
                 if got:
                     skipped = np.array([number for number, _ in got], dtype="int64")
                     frame = pd.concat([frame.astype(object), self._odd_rows(got, names)], ignore_index=True)
-                    numbers = np.concatenate([np.setdiff1d(numbers, skipped, assume_unique=True), skipped])
+                    numbers = np.concatenate([numbers, skipped])
                     order = np.argsort(numbers, kind="stable")
                     frame, numbers = frame.iloc[order].reset_index(drop=True), numbers[order]
                 for lo in range(0, len(frame), self.chunk_rows):
                     part = frame.iloc[lo:lo + self.chunk_rows].reset_index(drop=True)
                     yield self._finish(part, numbers[lo:lo + self.chunk_rows])
             if odd:  # invalid rows after the last batch
+                odd.sort(key=lambda r: r[0])
                 frame = self._odd_rows(odd, names)
                 yield self._finish(frame, np.array([number for number, _ in odd], dtype="int64"))
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:

@@ -142,9 +142,6 @@ def test_a_file_over_the_size_limit_is_refused_and_nothing_is_kept(db_session, w
     assert not list((store.store_dir() / "tmp").iterdir())
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="ingestion.reading (6A): a CSV whose 合计 row comes after the first pyarrow read block "
-                          "(about 20,000 lines) raises IndexError in Table._csv_frames")
 def test_a_large_file_with_a_total_row_loads(db_session, world, layout, tmp_path):
     from ingestion import reading
 

@@ -194,6 +194,32 @@ def test_short_rows_extra_cells_and_quoted_newlines_lose_nothing(tmp_path):
     assert df.loc[3, "客户名称"] == "北京市\n协和医院"
 
 
+def test_odd_rows_spread_over_many_read_blocks_keep_their_place(tmp_path):
+    """The CSV parser reads ahead, so rows with too few or too many cells (a 合计 row, a note) can reach the
+    invalid-row handler a block early; each must still come back at its own line, once."""
+    rows = []
+    for i in range(1, 30_001):
+        if i % 4_999 == 0:
+            rows.append(f"2025-03-05,备注{i}")  # too few cells
+        elif i % 7_001 == 0:
+            rows.append(ROW.replace("10,盒", f"{i},盒") + ",多余")  # too many
+        else:
+            rows.append(ROW.replace("10,盒", f"{i},盒"))
+    rows.append("合计,,,,,,,30000,,,")
+    path = write(tmp_path, "big.csv", "\n".join([HEADER, *rows]))
+    info = inspect_file(path, path.name, max_bytes=100 * MB)
+    table = read_table(path, info, chunk_rows=2_000)
+    table._block_size = 1 << 16  # many small blocks
+    chunks = list(table.iter_chunks())
+    numbers = [n for c in chunks for n in c["_row"]]
+    assert numbers == list(range(2, 30_002)) and table.dropped["total"] == 1
+    by_row = {n: (q, c, e) for ch in chunks for n, q, c, e in zip(ch["_row"], ch["数量"], ch["客户名称"],
+                                                                      ch["_extra_cells"], strict=True)}
+    assert by_row[4_999 + 1] == ("", "备注4999", "")
+    assert by_row[7_001 + 1] == ("7001", "广州市第一人民医院", "多余")
+    assert by_row[30_000 + 1] == ("30000", "广州市第一人民医院", "")
+
+
 def test_chunks_are_bounded_and_numbered(tmp_path):
     rows = [ROW.replace("10,盒", f"{i},盒") for i in range(1, 11)]
     info, table, chunks = read_all(write(tmp_path, "a.csv", "\n".join([HEADER, *rows])), chunk_rows=3)
