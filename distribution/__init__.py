@@ -1,4 +1,5 @@
-"""The `distribution` domain package (see ../shared/DESIGN.md §2): agreements, price lists and orders."""
+"""The `distribution` domain package (see ../shared/DESIGN.md §2): agreements, price lists, orders and the coverage
+analytics (rollups, dashboard, diversion, the distributor 360° page)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ def init_app(app, api) -> None:
         tasks,
     )
     from distribution.price_lists import lot_supply_values
+    from distribution.rollups import refresh_rollups
+    from ingestion.hooks import on_facts_changed
     from inventory.expiry import set_unit_value_source
 
     set_unit_value_source(lot_supply_values)  # near-expiry stock is valued at the tier-1 supply price
+    on_facts_changed(refresh_rollups)  # coverage rollups follow every sell-out load, in the load's transaction
     app.register_blueprint(bp)
     api.register_blueprint(agreement_api.blp, name="api_agreement")
     api.register_blueprint(pricing_api.blp, name="api_pricing")

@@ -1,0 +1,805 @@
+"""Coverage and listing analytics (铺货率 / 覆盖率 / 动销率 / 窜货): the questions the dashboard, the API, the reports
+and the distributor 360° page ask, answered from the rollups (:mod:`distribution.rollups`) and master data — never
+from the raw facts. The definitions are in :mod:`distribution.metrics` (and on every page).
+
+A :class:`Scope` is one cut: a period; a product, a product line or all products; a region at any level (the
+terminal's own region lies in it); a distributor; a terminal type and a hospital grade. With a distributor the
+target terminals are those inside its authorised territory (the regions and named terminals of its agreements in
+force during the period that cover the products in scope), and "bought" means bought from it.
+
+Tenant isolation: the numbers are read with plain SQL (fast, set-based), so this module enforces the tenant itself at
+its entry points: a distributor user's scope is always its own distributor (:func:`restrict`), and it gets
+aggregates only — the terminal lists, the diversion list and the breakdowns by region (terminal master data is
+manufacturer-only) raise :class:`NotAllowed`. Target-terminal counts in its territory are the one aggregate of
+manufacturer-only data it sees (its coverage); no terminal is ever named to it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import Date, bindparam, select, text
+
+from app import clock
+from app.extensions import db
+from app.models import Distributor, Product, ProductLine, Region
+from app.tenancy import current_actor
+from distribution import metrics
+from distribution.agreement_rules import in_force
+from distribution.metrics import Period, PeriodInvalid, SliceNumbers, add_months, bit_of
+from distribution.models.agreements import (
+    Agreement,
+    AgreementProduct,
+    AgreementProductLine,
+    AgreementRegion,
+    AgreementTerminal,
+)
+from distribution.models.coverage import DiversionKind, ProductScope
+
+TERMINAL_TYPES = ("hospital", "pharmacy", "clinic", "other")
+TREND_MONTHS = 12
+
+
+class CoverageError(Exception):
+    status = 400
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class FilterInvalid(CoverageError):
+    status = 400
+
+
+class NotAllowed(CoverageError):
+    status = 403
+
+
+# -- the scope ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scope:
+    period: Period
+    product_id: int | None = None
+    product_line_id: int | None = None  # the product's line when a product is chosen
+    region_id: int | None = None
+    region_level: int | None = None
+    distributor_id: int | None = None
+    terminal_type: str | None = None
+    grade: str | None = None
+
+    @property
+    def product_scope(self) -> tuple[int, int]:
+        if self.product_id:
+            return ProductScope.PRODUCT.value, self.product_id
+        if self.product_line_id:
+            return ProductScope.LINE.value, self.product_line_id
+        return ProductScope.ALL.value, 0
+
+    @property
+    def lines(self) -> list[int] | None:
+        """The product lines whose target lists count (None: every line's)."""
+        return [self.product_line_id] if self.product_line_id else None
+
+    def everything(self) -> Scope:
+        """The same cut for all products (coverage)."""
+        return replace(self, product_id=None, product_line_id=None)
+
+
+@dataclass
+class Filters:
+    """The filters as typed (codes), for forms, links and exports; :meth:`scope` resolves them."""
+
+    product: str = ""
+    product_line: str = ""
+    region: str = ""
+    distributor: str = ""
+    terminal_type: str = ""
+    grade: str = ""
+    period_kind: str = "month"
+    period: str = ""
+    window: int = metrics.DEFAULT_WINDOW
+
+    @classmethod
+    def parse(cls, args) -> Filters:
+        def get(name):
+            return (args.get(name) or "").strip()
+
+        try:
+            window = int(get("window") or metrics.DEFAULT_WINDOW)
+        except ValueError:
+            window = -1
+        return cls(product=get("product"), product_line=get("product_line"), region=get("region"),
+                   distributor=get("distributor"), terminal_type=get("terminal_type"), grade=get("grade"),
+                   period_kind=get("period_kind") or "month", period=get("period"), window=window)
+
+    def args(self, **changes) -> dict:
+        values = {**self.__dict__, **changes}
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+    def scope(self, today: date | None = None) -> Scope:
+        """Resolve the codes. Raises FilterInvalid naming each bad field (in the user's language)."""
+        errors: dict[str, list[str]] = {}
+        default_end = add_months((today or clock.today()).replace(day=1), -1)
+        try:
+            period = metrics.parse_period(self.period_kind, self.period, default_end, self.window)
+        except PeriodInvalid as exc:
+            field_name = {"kind": "period_kind", "window": "window"}.get(str(exc), "period")
+            errors[field_name] = [_period_message(str(exc))]
+            period = Period("month", default_end)
+        product_id = line_id = region_id = level = distributor_id = None
+        if self.product:
+            row = db.session.execute(select(Product.id, Product.product_line_id)
+                                     .where(Product.code == self.product)).first()
+            if row is None:
+                errors["product"] = [_("No product with code %(code)s.", code=self.product)]
+            else:
+                product_id, line_id = row
+        if self.product_line and not self.product:
+            line_id = db.session.execute(select(ProductLine.id).where(ProductLine.code == self.product_line)
+                                         ).scalar_one_or_none()
+            if line_id is None:
+                errors["product_line"] = [_("No product line with code %(code)s.", code=self.product_line)]
+        if self.region:
+            row = db.session.execute(select(Region.id, Region.level).where(Region.code == self.region)).first()
+            if row is None:
+                errors["region"] = [_("No region with code %(code)s.", code=self.region)]
+            else:
+                region_id, level = row
+        if self.distributor:
+            distributor_id = db.session.execute(select(Distributor.id).where(Distributor.code == self.distributor)
+                                                ).scalar_one_or_none()
+            if distributor_id is None:
+                errors["distributor"] = [_("No distributor with code %(code)s.", code=self.distributor)]
+        if self.terminal_type and self.terminal_type not in TERMINAL_TYPES:
+            errors["terminal_type"] = [_("Unknown terminal type %(value)s.", value=self.terminal_type)]
+        if errors:
+            raise FilterInvalid(_("Please correct the filters: %(n)d problems.", n=len(errors)), errors)
+        return Scope(period, product_id, line_id, region_id, level, distributor_id, self.terminal_type or None,
+                     self.grade or None)
+
+
+def _period_message(code: str) -> str:
+    if code == "window":
+        return _("The rolling window is 1 to %(n)d months.", n=metrics.MAX_WINDOW)
+    if code == "kind":
+        return _("The period is a month, a quarter, the year to date or a rolling window.")
+    return _("Give the period as 2026-05 (a month) or 2026Q2 (a quarter).")
+
+
+def restrict(scope: Scope) -> Scope:
+    """A distributor user's scope is its own distributor, whatever was asked (tenant isolation)."""
+    own = current_actor().distributor_id
+    if own is None:
+        return scope
+    if scope.distributor_id not in (None, own):
+        raise NotAllowed(_("You can see your own company's coverage only."))
+    return replace(scope, distributor_id=own)
+
+
+def require_staff() -> None:
+    """Terminal-level answers (lists, breakdowns, diversion) are for the manufacturer's staff only."""
+    if current_actor().distributor_id is not None:
+        raise NotAllowed(_("This is for the manufacturer's staff."))
+
+
+# -- SQL building blocks ------------------------------------------------------------------------------------------
+def _weights() -> dict:
+    return metrics.merged_weights(current_app.config.get("COVERAGE_WEIGHTS"))
+
+
+def _quote(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def weight_sql(alias: str = "t") -> str:
+    """The terminal's effective potential weight as SQL (:func:`distribution.metrics.effective_weight`)."""
+    w = _weights()
+
+    def case(column: str, table: dict) -> str:
+        whens = " ".join(f"WHEN {_quote(k)} THEN {int(v)}" for k, v in table.items() if k is not None)
+        fallback = int(table.get(None, 1))
+        return f"CASE {alias}.{column} {whens} ELSE {fallback} END" if whens else str(fallback)
+
+    kinds = " ".join(f"WHEN {_quote(kind)} THEN {case('grade' if kind == 'hospital' else 'pharmacy_size', table)}"
+                     for kind, table in w.items())
+    return f"COALESCE({alias}.potential_weight, CASE {alias}.type {kinds} ELSE 1 END)"
+
+
+@dataclass
+class Territory:
+    region_ids: set[int] = field(default_factory=set)
+    terminal_ids: set[int] = field(default_factory=set)
+
+    @property
+    def empty(self) -> bool:
+        return not self.region_ids and not self.terminal_ids
+
+
+def territory(distributor_id: int, scope: Scope) -> Territory:
+    """The regions and named terminals of the distributor's agreements in force on some day of the period that
+    cover a product in scope (tenant scoping applies to the agreement rows)."""
+    period = scope.period
+    rows = db.session.execute(
+        select(Agreement.id, Agreement.status, Agreement.approved_at, Agreement.start_date, Agreement.end_date,
+               Agreement.terminated_on)
+        .where(Agreement.distributor_id == distributor_id, Agreement.start_date <= period.last_day,
+               Agreement.end_date >= period.start)).all()
+    ids = [r.id for r in rows if r.approved_at is not None and any(
+        in_force(r.status, True, r.start_date, r.end_date, r.terminated_on, day)
+        for day in (max(r.start_date, period.start), min(r.end_date, period.last_day)))]
+    ids = _covering(ids, scope)
+    out = Territory()
+    if ids:
+        out.region_ids = set(db.session.execute(select(AgreementRegion.region_id)
+                                                .where(AgreementRegion.agreement_id.in_(ids))).scalars())
+        out.terminal_ids = set(db.session.execute(select(AgreementTerminal.terminal_id)
+                                                  .where(AgreementTerminal.agreement_id.in_(ids))).scalars())
+    return out
+
+
+def _covering(agreement_ids: list[int], scope: Scope) -> list[int]:
+    if not agreement_ids or scope.product_scope[0] == ProductScope.ALL.value:
+        return agreement_ids
+    by_line = set(db.session.execute(select(AgreementProductLine.agreement_id).where(
+        AgreementProductLine.agreement_id.in_(agreement_ids),
+        AgreementProductLine.product_line_id == scope.product_line_id)).scalars())
+    direct = select(AgreementProduct.agreement_id).join(Product, Product.id == AgreementProduct.product_id).where(
+        AgreementProduct.agreement_id.in_(agreement_ids))
+    direct = direct.where(Product.id == scope.product_id) if scope.product_id else direct.where(
+        Product.product_line_id == scope.product_line_id)
+    return sorted(by_line | set(db.session.execute(direct).scalars()))
+
+
+def _ints(values) -> str:
+    return ", ".join(str(int(v)) for v in sorted(values)) or "NULL"
+
+
+class _Sql:
+    """The WHERE fragments and parameters of one scope."""
+
+    def __init__(self, scope: Scope, *, with_territory: bool = True):
+        self.scope, self.params = scope, {}
+        self.territory = territory(scope.distributor_id, scope) if scope.distributor_id and with_territory else None
+
+    def terminal_filters(self, targets: bool) -> str:
+        s, parts = self.scope, []
+        if targets:
+            parts.append("t.active")
+        if s.region_id:
+            parts.append("(r.id = :region OR r.parent_id = :region OR r.province_id = :region)")
+            self.params["region"] = s.region_id
+        if s.terminal_type:
+            parts.append("t.type = :ttype")
+            self.params["ttype"] = s.terminal_type
+        if s.grade:
+            parts.append("t.grade = :grade")
+            self.params["grade"] = s.grade
+        if targets and self.territory is not None:
+            parts.append(f"(r.id IN ({_ints(self.territory.region_ids)}) OR r.parent_id IN "
+                         f"({_ints(self.territory.region_ids)}) OR r.province_id IN "
+                         f"({_ints(self.territory.region_ids)}) OR t.id IN ({_ints(self.territory.terminal_ids)}))")
+        return " AND ".join(parts) or "1 = 1"
+
+    def targets(self, year: int, lines: list[int] | None) -> str:
+        """SELECT of the distinct target terminal ids of ``year``'s active lists (of ``lines``)."""
+        only = f"AND tl.product_line_id IN ({_ints(lines)})" if lines else ""
+        return (f"SELECT DISTINCT e.terminal_id FROM target_list_entry e "
+                f"JOIN target_list tl ON tl.id = e.target_list_id WHERE tl.active AND tl.year = {int(year)} {only}")
+
+    def presence(self, alias: str, year: int, scope: tuple[int, int]) -> str:
+        return (f"{alias}.distributor_id = {int(self.scope.distributor_id or 0)} AND {alias}.year = {int(year)} "
+                f"AND {alias}.scope = {int(scope[0])} AND {alias}.scope_id = {int(scope[1])}")
+
+
+def _execute(sql: str, params: dict):
+    stmt = text(sql)
+    dates = [bindparam(k, type_=Date) for k, v in params.items() if isinstance(v, date)]
+    return db.session.execute(stmt.bindparams(*dates) if dates else stmt, params)
+
+
+def _target_counts(q: _Sql, year: int, lines, pscope, masks: dict[str, int], group: str | None = None):
+    """Target terminals (count, weight) and, per mask, those that bought (count, weight), optionally grouped."""
+    if q.territory is not None and q.territory.empty:
+        return []
+    w = weight_sql()
+    sums = ", ".join(f"SUM(CASE WHEN (cp.months & {int(m)}) <> 0 THEN 1 ELSE 0 END) AS n_{k}, "
+                     f"SUM(CASE WHEN (cp.months & {int(m)}) <> 0 THEN {w} ELSE 0 END) AS w_{k}"
+                     for k, m in masks.items())
+    key = f"{group} AS k, " if group else ""
+    sql = (f"SELECT {key}COUNT(*) AS targets, COALESCE(SUM({w}), 0) AS weight{', ' + sums if sums else ''} "
+           f"FROM ({q.targets(year, lines)}) tg JOIN terminal t ON t.id = tg.terminal_id "
+           f"JOIN region r ON r.id = t.region_id "
+           f"LEFT JOIN coverage_presence cp ON {q.presence('cp', year, pscope)} AND cp.terminal_id = t.id "
+           f"WHERE {q.terminal_filters(True)}" + (f" GROUP BY {group}" if group else ""))
+    return _execute(sql, q.params).mappings().all()
+
+
+def _city_counts(q: _Sql, year: int, lines, pscope, mask: int) -> tuple[int, int]:
+    """(target cities, of them with sell-out of the products in scope to any terminal in scope)."""
+    if q.territory is not None and q.territory.empty:
+        return 0, 0
+    cities = (f"SELECT DISTINCT r.city_unit_id FROM ({q.targets(year, lines)}) tg JOIN terminal t "
+              f"ON t.id = tg.terminal_id JOIN region r ON r.id = t.region_id "
+              f"WHERE r.city_unit_id IS NOT NULL AND {q.terminal_filters(True)}")
+    total = _execute(f"SELECT COUNT(*) FROM ({cities}) c", q.params).scalar_one()
+    sold = _execute(
+        f"SELECT COUNT(DISTINCT r.city_unit_id) FROM coverage_presence cp JOIN terminal t ON t.id = cp.terminal_id "
+        f"JOIN region r ON r.id = t.region_id WHERE {q.presence('cp', year, pscope)} AND (cp.months & {int(mask)}) "
+        f"<> 0 AND {q.terminal_filters(False)} AND r.city_unit_id IN ({cities})", q.params).scalar_one()
+    return int(total), int(sold)
+
+
+def _new_lost(q: _Sql, year: int, pscope, month: date) -> tuple[int, int]:
+    this, before = 1 << bit_of(year, month), 1 << bit_of(year, add_months(month, -1))
+    row = _execute(
+        f"SELECT SUM(CASE WHEN (cp.months & {this}) <> 0 AND (cp.months & {before}) = 0 THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN (cp.months & {before}) <> 0 AND (cp.months & {this}) = 0 THEN 1 ELSE 0 END) "
+        f"FROM coverage_presence cp JOIN terminal t ON t.id = cp.terminal_id JOIN region r ON r.id = t.region_id "
+        f"WHERE {q.presence('cp', year, pscope)} AND (cp.months & {this | before}) <> 0 "
+        f"AND {q.terminal_filters(False)}", q.params).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+# -- listed products and 动销率 -------------------------------------------------------------------------------------
+def listed_products(scope: Scope) -> set[int]:
+    """Active products in scope that an agreement in force during the period authorises (the distributor's, when
+    the scope has one)."""
+    period = scope.period
+    stmt = (select(Agreement.id, Agreement.status, Agreement.approved_at, Agreement.start_date, Agreement.end_date,
+                   Agreement.terminated_on)
+            .where(Agreement.start_date <= period.last_day, Agreement.end_date >= period.start,
+                   Agreement.approved_at.is_not(None)))
+    if scope.distributor_id:
+        stmt = stmt.where(Agreement.distributor_id == scope.distributor_id)
+    ids = [r.id for r in db.session.execute(stmt) if any(
+        in_force(r.status, True, r.start_date, r.end_date, r.terminated_on, day)
+        for day in (max(r.start_date, period.start), min(r.end_date, period.last_day)))]
+    if not ids:
+        return set()
+    products = select(Product.id).where(Product.active)
+    if scope.product_id:
+        products = products.where(Product.id == scope.product_id)
+    elif scope.product_line_id:
+        products = products.where(Product.product_line_id == scope.product_line_id)
+    direct = products.join(AgreementProduct, AgreementProduct.product_id == Product.id).where(
+        AgreementProduct.agreement_id.in_(ids))
+    by_line = products.join(AgreementProductLine, AgreementProductLine.product_line_id == Product.product_line_id
+                            ).where(AgreementProductLine.agreement_id.in_(ids))
+    return set(db.session.execute(direct).scalars()) | set(db.session.execute(by_line).scalars())
+
+
+def products_sold(scope: Scope, product_ids: set[int]) -> set[int]:
+    """Of ``product_ids``, those with positive net sell-out (terminals and transfers) in the period."""
+    if not product_ids:
+        return set()
+    where = f"AND distributor_id = {int(scope.distributor_id)}" if scope.distributor_id else ""
+    months = ", ".join(f"'{m.isoformat()}'" for m in scope.period.months)
+    rows = _execute(f"SELECT product_id FROM coverage_sales WHERE month IN ({months}) {where} "
+                    f"AND product_id IN ({_ints(product_ids)}) GROUP BY product_id "
+                    f"HAVING SUM(terminal_quantity + transfer_quantity) > 0", {}).scalars()
+    return set(rows)
+
+
+# -- the dashboard's numbers ----------------------------------------------------------------------------------------
+def slice_numbers(scope: Scope) -> SliceNumbers:
+    """Every count of one slice (listing rate, rolling, weighted, coverage, city coverage, new / lost, 动销率)."""
+    scope = restrict(scope)
+    period, year = scope.period, scope.period.year
+    q = _Sql(scope)
+    masks = {"p": period.mask(), "r": period.rolling().mask()}
+    listing = _target_counts(q, year, scope.lines, scope.product_scope, masks)
+    q_all = _Sql(scope.everything())
+    cover = _target_counts(q_all, year, None, scope.everything().product_scope, {"p": period.mask()})
+    cities, cities_sold = _city_counts(q, year, scope.lines, scope.product_scope, period.mask())
+    new, lost = _new_lost(q, year, scope.product_scope, period.months[-1])
+    listed = listed_products(scope)
+    sold = products_sold(scope, listed)
+    first = listing[0] if listing else {}
+    cov = cover[0] if cover else {}
+    return SliceNumbers(
+        targets=int(first.get("targets") or 0), bought=int(first.get("n_p") or 0),
+        bought_rolling=int(first.get("n_r") or 0), target_weight=int(first.get("weight") or 0),
+        bought_weight=int(first.get("w_p") or 0), coverage_targets=int(cov.get("targets") or 0),
+        covered=int(cov.get("n_p") or 0), target_cities=cities, cities_with_sales=cities_sold,
+        new_terminals=new, lost_terminals=lost, listed_products=len(listed), products_sold=len(sold))
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    month: date
+    targets: int
+    bought: int
+    target_weight: int
+    bought_weight: int
+    coverage_targets: int
+    covered: int
+    new_terminals: int
+    lost_terminals: int
+
+    @property
+    def listing_rate(self) -> Decimal | None:
+        return metrics.rate(self.bought, self.targets)
+
+    @property
+    def weighted_distribution(self) -> Decimal | None:
+        return metrics.rate(self.bought_weight, self.target_weight)
+
+    @property
+    def coverage(self) -> Decimal | None:
+        return metrics.rate(self.covered, self.coverage_targets)
+
+
+def trend(scope: Scope, months: int = TREND_MONTHS) -> list[TrendPoint]:
+    """Month by month up to the period's last month: listing rate, weighted, coverage, new and lost terminals."""
+    scope = restrict(scope)
+    end = scope.period.months[-1]
+    wanted = [add_months(end, -i) for i in range(months - 1, -1, -1)]
+    by_year: dict[int, list[date]] = defaultdict(list)
+    for m in wanted:
+        by_year[m.year].append(m)
+    points: dict[date, TrendPoint] = {}
+    for year, ms in by_year.items():
+        yscope = replace(scope, period=Period("month", ms[-1]))
+        q, q_all = _Sql(yscope), _Sql(yscope.everything())
+        masks = {f"m{i}": 1 << bit_of(year, m) for i, m in enumerate(ms)}
+        listing = _target_counts(q, year, scope.lines, scope.product_scope, masks)
+        cover = _target_counts(q_all, year, None, (ProductScope.ALL.value, 0), masks)
+        lrow = listing[0] if listing else {}
+        crow = cover[0] if cover else {}
+        flows = _flows(q, year, scope.product_scope, ms)
+        for i, m in enumerate(ms):
+            points[m] = TrendPoint(m, int(lrow.get("targets") or 0), int(lrow.get(f"n_m{i}") or 0),
+                                   int(lrow.get("weight") or 0), int(lrow.get(f"w_m{i}") or 0),
+                                   int(crow.get("targets") or 0), int(crow.get(f"n_m{i}") or 0), *flows[m])
+    return [points[m] for m in wanted]
+
+
+def _flows(q: _Sql, year: int, pscope, months: list[date]) -> dict[date, tuple[int, int]]:
+    """New and lost terminals of each month (one query over the year's rows)."""
+    parts = []
+    for i, m in enumerate(months):
+        this, before = 1 << bit_of(year, m), 1 << bit_of(year, add_months(m, -1))
+        parts.append(f"SUM(CASE WHEN (cp.months & {this}) <> 0 AND (cp.months & {before}) = 0 THEN 1 ELSE 0 END) "
+                     f"AS n{i}, SUM(CASE WHEN (cp.months & {before}) <> 0 AND (cp.months & {this}) = 0 "
+                     f"THEN 1 ELSE 0 END) AS l{i}")
+    row = _execute(f"SELECT {', '.join(parts)} FROM coverage_presence cp JOIN terminal t ON t.id = cp.terminal_id "
+                   f"JOIN region r ON r.id = t.region_id WHERE {q.presence('cp', year, pscope)} "
+                   f"AND {q.terminal_filters(False)}", q.params).mappings().one()
+    return {m: (int(row[f"n{i}"] or 0), int(row[f"l{i}"] or 0)) for i, m in enumerate(months)}
+
+
+# -- breakdown by region and the terminals behind it ---------------------------------------------------------------
+@dataclass(frozen=True)
+class RegionRow:
+    region_id: int
+    code: str
+    name: str
+    level: int
+    targets: int
+    bought: int
+    target_weight: int
+    bought_weight: int
+
+    @property
+    def listing_rate(self) -> Decimal | None:
+        return metrics.rate(self.bought, self.targets)
+
+    @property
+    def weighted_distribution(self) -> Decimal | None:
+        return metrics.rate(self.bought_weight, self.target_weight)
+
+    @property
+    def not_bought(self) -> int:
+        return self.targets - self.bought
+
+
+def child_level(scope: Scope) -> int | None:
+    """The level the breakdown goes down to: provinces, then cities, then counties (None below a county)."""
+    return {None: 1, 1: 2, 2: 3}.get(scope.region_level)
+
+
+def breakdown(scope: Scope) -> list[RegionRow]:
+    """Listing rate per child region of the scope's region (provinces of the country, cities of a province,
+    counties of a city), highest first. Staff only."""
+    require_staff()
+    level = child_level(scope)
+    if level is None:
+        return []
+    key = {1: "r.province_id", 2: "r.city_unit_id", 3: "r.id"}[level]
+    q = _Sql(scope)
+    rows = _target_counts(q, scope.period.year, scope.lines, scope.product_scope, {"p": scope.period.mask()},
+                          group=key)
+    ids = [r["k"] for r in rows if r["k"] is not None]
+    regions = {r.id: r for r in db.session.execute(select(Region).where(Region.id.in_(ids))).scalars()} if ids else {}
+    out = [RegionRow(r["k"], regions[r["k"]].code, regions[r["k"]].name, regions[r["k"]].level, int(r["targets"]),
+                     int(r["n_p"] or 0), int(r["weight"] or 0), int(r["w_p"] or 0))
+           for r in rows if r["k"] in regions]
+    out.sort(key=lambda r: (-(r.listing_rate or Decimal(-1)), -r.targets, r.code))
+    return out
+
+
+@dataclass
+class TerminalRow:
+    terminal_id: int
+    code: str
+    name: str
+    type: str
+    grade: str | None
+    pharmacy_size: str | None
+    weight: int
+    region_code: str
+    region_name: str
+    city_name: str | None
+    province_name: str | None
+    months_bought: list[date]
+    distributors: list[str] = field(default_factory=list)
+
+    @property
+    def bought(self) -> bool:
+        return bool(self.months_bought)
+
+
+def terminals(scope: Scope, which: str = "all", page: int = 1, per_page: int | None = 50
+              ) -> tuple[list[TerminalRow], int]:
+    """The target terminals of the slice, with and without the product (``which``: all | with | without): the
+    months of the period they bought in and from which distributors. Staff only. Returns (rows, total)."""
+    require_staff()
+    q = _Sql(scope)
+    year, pscope, mask = scope.period.year, scope.product_scope, scope.period.mask()
+    if q.territory is not None and q.territory.empty:
+        return [], 0
+    bought = f"(COALESCE(cp.months, 0) & {int(mask)}) <> 0"
+    condition = {"with": f"AND {bought}", "without": f"AND NOT {bought}"}.get(which, "")
+    base = (f"FROM ({q.targets(year, scope.lines)}) tg JOIN terminal t ON t.id = tg.terminal_id "
+            f"JOIN region r ON r.id = t.region_id LEFT JOIN region c ON c.id = r.city_unit_id "
+            f"LEFT JOIN region pv ON pv.id = r.province_id "
+            f"LEFT JOIN coverage_presence cp ON {q.presence('cp', year, pscope)} AND cp.terminal_id = t.id "
+            f"WHERE {q.terminal_filters(True)} {condition}")
+    total = _execute(f"SELECT COUNT(*) {base}", q.params).scalar_one()
+    limit = f" LIMIT {int(per_page)} OFFSET {int((max(page, 1) - 1) * per_page)}" if per_page else ""
+    rows = _execute(f"SELECT t.id, t.code, t.name, t.type, t.grade, t.pharmacy_size, {weight_sql()} AS w, "
+                    f"r.code AS rcode, r.name AS rname, c.name AS cname, pv.name AS pname, "
+                    f"COALESCE(cp.months, 0) & {int(mask)} AS m {base} "
+                    f"ORDER BY CASE WHEN {bought} THEN 0 ELSE 1 END, t.code{limit}", q.params).all()
+    out = [TerminalRow(r.id, r.code, r.name, r.type, r.grade, r.pharmacy_size, int(r.w), r.rcode, r.rname,
+                       r.cname if r.cname != r.rname else None, r.pname, metrics.months_of_mask(year, int(r.m)))
+           for r in rows]
+    _sellers(out, year, pscope, mask)
+    return out, int(total)
+
+
+def _sellers(rows: list[TerminalRow], year: int, pscope, mask: int) -> None:
+    ids = [r.terminal_id for r in rows if r.bought]
+    if not ids:
+        return
+    found = _execute(f"SELECT cp.terminal_id, d.code FROM coverage_presence cp JOIN distributor d "
+                     f"ON d.id = cp.distributor_id WHERE cp.distributor_id <> 0 AND cp.year = {int(year)} "
+                     f"AND cp.scope = {int(pscope[0])} AND cp.scope_id = {int(pscope[1])} "
+                     f"AND cp.terminal_id IN ({_ints(ids)}) AND (cp.months & {int(mask)}) <> 0 "
+                     f"ORDER BY d.code", {}).all()
+    by_terminal = defaultdict(list)
+    for t_id, code in found:
+        by_terminal[t_id].append(code)
+    for r in rows:
+        r.distributors = by_terminal.get(r.terminal_id, [])
+
+
+# -- sell-in vs sell-out -------------------------------------------------------------------------------------------
+@dataclass
+class SellThroughRow:
+    distributor_id: int
+    code: str
+    name: str
+    tier: int
+    sell_in_quantity: int = 0
+    sell_in_amount: Decimal = Decimal("0.00")
+    sell_out_quantity: int = 0
+    sell_out_amount: Decimal = Decimal("0.00")
+    transfer_quantity: int = 0
+    transfer_amount: Decimal = Decimal("0.00")
+
+    @property
+    def out_in_ratio(self) -> Decimal | None:
+        return metrics.rate(self.sell_out_quantity + self.transfer_quantity, self.sell_in_quantity)
+
+
+def sell_in_vs_sell_out(scope: Scope) -> list[SellThroughRow]:
+    """Per distributor: shipped sell-in (orders) against reported sell-out and transfers in the period, for the
+    products in scope; distributors located in the scope's region. A distributor user gets its own row."""
+    from distribution.orders import shipped_totals
+
+    scope = restrict(scope)
+    period = scope.period
+    pscope = scope.product_scope
+
+    def wanted(product_id: int, line_id: int) -> bool:
+        return pscope[0] == ProductScope.ALL.value or product_id == scope.product_id or (
+            pscope[0] == ProductScope.LINE.value and line_id == scope.product_line_id)
+
+    rows: dict[int, SellThroughRow] = {}
+    sell_in = defaultdict(lambda: [0, Decimal("0.00")])
+    for d_id, p_id, l_id, amount, qty in shipped_totals(period.start, period.last_day):
+        if wanted(p_id, l_id) and (not scope.distributor_id or d_id == scope.distributor_id):
+            sell_in[d_id][0] += int(qty or 0)
+            sell_in[d_id][1] += Decimal(amount or 0)
+    months = ", ".join(f"'{m.isoformat()}'" for m in period.months)
+    where = f"AND cs.distributor_id = {int(scope.distributor_id)}" if scope.distributor_id else ""
+    if pscope[0] == ProductScope.PRODUCT.value:
+        where += f" AND cs.product_id = {int(scope.product_id)}"
+    elif pscope[0] == ProductScope.LINE.value:
+        where += f" AND p.product_line_id = {int(scope.product_line_id)}"
+    out = _execute(f"SELECT cs.distributor_id, SUM(cs.terminal_quantity), SUM(cs.terminal_amount), "
+                   f"SUM(cs.transfer_quantity), SUM(cs.transfer_amount) FROM coverage_sales cs "
+                   f"JOIN product p ON p.id = cs.product_id WHERE cs.month IN ({months}) {where} "
+                   f"GROUP BY cs.distributor_id", {}).all()
+    sell_out = {r[0]: r[1:] for r in out}
+    ids = set(sell_in) | set(sell_out)
+    if not ids:
+        return []
+    stmt = (select(Distributor.id, Distributor.code, Distributor.name, Distributor.tier)
+            .join(Region, Region.id == Distributor.region_id).where(Distributor.id.in_(ids)))
+    if scope.region_id:
+        stmt = stmt.where((Region.id == scope.region_id) | (Region.parent_id == scope.region_id)
+                          | (Region.province_id == scope.region_id))
+    for d_id, code, name, tier in db.session.execute(stmt.order_by(Distributor.tier, Distributor.code)):
+        row = rows[d_id] = SellThroughRow(d_id, code, name, tier)
+        row.sell_in_quantity, row.sell_in_amount = sell_in[d_id][0], sell_in[d_id][1]
+        if d_id in sell_out:
+            tq, ta, xq, xa = sell_out[d_id]
+            row.sell_out_quantity, row.sell_out_amount = int(tq or 0), Decimal(ta or 0)
+            row.transfer_quantity, row.transfer_amount = int(xq or 0), Decimal(xa or 0)
+    return list(rows.values())
+
+
+def sales_by_month(distributor_id: int, months: list[date]) -> dict[date, tuple[int, int]]:
+    """A distributor's reported (sell-out, transfer) quantity per month (the 360° page's trend)."""
+    scope = restrict(Scope(Period("month", months[-1]), distributor_id=distributor_id))
+    listed = ", ".join(f"'{m.isoformat()}'" for m in months)
+    rows = _execute(f"SELECT month, SUM(terminal_quantity), SUM(transfer_quantity) FROM coverage_sales "
+                    f"WHERE distributor_id = {int(scope.distributor_id)} AND month IN ({listed}) GROUP BY month",
+                    {}).all()
+    found = {(m if isinstance(m, date) else date.fromisoformat(str(m))): (int(a or 0), int(b or 0))
+             for m, a, b in rows}
+    return {m: found.get(m, (0, 0)) for m in months}
+
+
+# -- purchase-target achievement per agreement ----------------------------------------------------------------------
+@dataclass
+class AchievementLine:
+    agreement: Agreement
+    rows: list  # the agreement's QuarterResults of the quarters that overlap the period
+    total: object  # distribution.rebates.QuarterResult of the agreement's whole period
+
+
+def achievements(scope: Scope) -> list[AchievementLine]:
+    """Agreements in force during the period (of the scope's distributor / of distributors in its region) with
+    their target achievement (:func:`distribution.agreements.agreement_achievement`, reused as is)."""
+    from distribution.agreements import agreement_achievement
+
+    scope = restrict(scope)
+    period = scope.period
+    stmt = (select(Agreement).join(Distributor, Distributor.id == Agreement.distributor_id)
+            .join(Region, Region.id == Distributor.region_id)
+            .where(Agreement.start_date <= period.last_day, Agreement.end_date >= period.start,
+                   Agreement.approved_at.is_not(None)))
+    if scope.distributor_id:
+        stmt = stmt.where(Agreement.distributor_id == scope.distributor_id)
+    if scope.region_id:
+        stmt = stmt.where((Region.id == scope.region_id) | (Region.parent_id == scope.region_id)
+                          | (Region.province_id == scope.region_id))
+    out = []
+    for a in db.session.execute(stmt.order_by(Distributor.code, Agreement.start_date)).scalars():
+        report = agreement_achievement(a)
+        rows = [r for r in report.rows if r.quarter is not None
+                and r.quarter.first_day <= period.last_day and r.quarter.last_day >= period.start]
+        out.append(AchievementLine(a, rows, report.total))
+    return out
+
+
+# -- diversion -------------------------------------------------------------------------------------------------------
+@dataclass
+class FlagRow:
+    id: int
+    kind: str
+    distributor_code: str
+    distributor_name: str
+    submission_id: int
+    filename: str
+    source_row: int
+    fact_id: int
+    business_date: date
+    product_code: str
+    product_name: str
+    terminal_code: str
+    terminal_name: str
+    region: str
+    lot_no: str | None
+    lot_id: int | None
+    quantity: int
+    shipped_to: list[str] = field(default_factory=list)  # lot flags: where we shipped the lot
+
+
+def diversion_flags(scope: Scope, kind: str | None = None, page: int = 1, per_page: int | None = 50
+                    ) -> tuple[list[FlagRow], int]:
+    """The diversion flags of the period (by distributor, products, terminal region, kind) with their evidence.
+    Staff only. Returns (rows, total)."""
+    require_staff()
+    params: dict = {}
+    months = ", ".join(f"'{m.isoformat()}'" for m in scope.period.months)
+    where = [f"df.month IN ({months})"]
+    if scope.distributor_id:
+        where.append(f"df.distributor_id = {int(scope.distributor_id)}")
+    if scope.product_id:
+        where.append(f"df.product_id = {int(scope.product_id)}")
+    elif scope.product_line_id:
+        where.append(f"p.product_line_id = {int(scope.product_line_id)}")
+    if scope.region_id:
+        where.append("(r.id = :region OR r.parent_id = :region OR r.province_id = :region)")
+        params["region"] = scope.region_id
+    if scope.terminal_type:
+        where.append("t.type = :ttype")
+        params["ttype"] = scope.terminal_type
+    if scope.grade:
+        where.append("t.grade = :grade")
+        params["grade"] = scope.grade
+    if kind in set(DiversionKind):
+        where.append("df.kind = :kind")
+        params["kind"] = kind
+    base = (f"FROM diversion_flag df JOIN submission s ON s.id = df.submission_id "
+            f"JOIN distributor d ON d.id = df.distributor_id JOIN product p ON p.id = df.product_id "
+            f"JOIN terminal t ON t.id = df.terminal_id JOIN region r ON r.id = df.region_id "
+            f"WHERE {' AND '.join(where)}")
+    total = _execute(f"SELECT COUNT(*) {base}", params).scalar_one()
+    limit = f" LIMIT {int(per_page)} OFFSET {int((max(page, 1) - 1) * per_page)}" if per_page else ""
+    rows = _execute(f"SELECT df.id, df.kind, d.code AS dcode, d.name AS dname, df.submission_id, s.filename, "
+                    f"df.source_row, df.fact_id, df.business_date, p.code AS pcode, p.generic_name, "
+                    f"p.specification, t.code AS tcode, t.name AS tname, r.code AS rcode, r.name AS rname, "
+                    f"df.lot_no, df.lot_id, df.quantity {base} "
+                    f"ORDER BY df.business_date DESC, d.code, df.submission_id, df.source_row{limit}", params).all()
+    out = [FlagRow(r.id, r.kind, r.dcode, r.dname, r.submission_id, r.filename, r.source_row, r.fact_id,
+                   r.business_date if isinstance(r.business_date, date) else date.fromisoformat(str(r.business_date)),
+                   r.pcode, f"{r.generic_name} {r.specification}", r.tcode, r.tname, f"{r.rcode} {r.rname}",
+                   r.lot_no, r.lot_id, int(r.quantity)) for r in rows]
+    _shipped_to(out)
+    return out, int(total)
+
+
+def _shipped_to(rows: list[FlagRow]) -> None:
+    lots = {r.lot_id for r in rows if r.kind == DiversionKind.LOT_REGION.value and r.lot_id}
+    if not lots:
+        return
+    found = _execute(f"SELECT DISTINCT sm.lot_id, d.code, pv.name FROM stock_movement sm "
+                     f"JOIN distributor d ON d.id = sm.to_distributor_id JOIN region dr ON dr.id = d.region_id "
+                     f"JOIN region pv ON pv.id = dr.province_id WHERE sm.kind = 'shipment' "
+                     f"AND sm.lot_id IN ({_ints(lots)}) ORDER BY d.code", {}).all()
+    by_lot = defaultdict(list)
+    for lot_id, code, province in found:
+        by_lot[lot_id].append(f"{code} ({province})")
+    for r in rows:
+        r.shipped_to = by_lot.get(r.lot_id, []) if r.kind == DiversionKind.LOT_REGION.value else []
+
+
+def flag_counts(distributor_id: int, months: list[date]) -> dict[str, int]:
+    """How many flags of each kind a distributor has in ``months`` (the 360° page). Staff only."""
+    require_staff()
+    listed = ", ".join(f"'{m.isoformat()}'" for m in months)
+    rows = _execute(f"SELECT kind, COUNT(*) FROM diversion_flag WHERE distributor_id = {int(distributor_id)} "
+                    f"AND month IN ({listed}) GROUP BY kind", {}).all()
+    return {k.value: 0 for k in DiversionKind} | {kind: int(n) for kind, n in rows}
+
+
+def kind_label(kind: str) -> str:
+    return {"outside_territory": _("Outside the territory"), "unauthorised_product": _("Unauthorised product"),
+            "lot_region": _("Lot out of region")}.get(kind, kind)
+
+
+def type_label(value: str | None) -> str:
+    return {"hospital": _("Hospital"), "pharmacy": _("Pharmacy"), "clinic": _("Clinic"), "other": _("Other")
+            }.get(value or "", value or "")
