@@ -127,8 +127,12 @@ class Filters:
         """Resolve the codes. Raises FilterInvalid naming each bad field (in the user's language)."""
         errors: dict[str, list[str]] = {}
         default_end = add_months((today or clock.today()).replace(day=1), -1)
+        window = self.window
+        if not 1 <= window <= metrics.MAX_WINDOW:
+            errors["window"] = [_period_message("window")]
+            window = metrics.DEFAULT_WINDOW
         try:
-            period = metrics.parse_period(self.period_kind, self.period, default_end, self.window)
+            period = metrics.parse_period(self.period_kind, self.period, default_end, window)
         except PeriodInvalid as exc:
             field_name = {"kind": "period_kind", "window": "window"}.get(str(exc), "period")
             errors[field_name] = [_period_message(str(exc))]
