@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from flask import current_app
+import numpy as np
 from flask_babel import gettext as _
 from sqlalchemy import Date, bindparam, select, text
 
@@ -29,9 +29,9 @@ from app import clock
 from app.extensions import db
 from app.models import Distributor, Product, ProductLine, Region
 from app.tenancy import current_actor
-from distribution import metrics
+from distribution import cube, metrics
 from distribution.agreement_rules import in_force
-from distribution.metrics import Period, PeriodInvalid, SliceNumbers, add_months, bit_of
+from distribution.metrics import Period, PeriodInvalid, SliceNumbers, add_months
 from distribution.models.agreements import (
     Agreement,
     AgreementProduct,
@@ -194,28 +194,6 @@ def require_staff() -> None:
 
 
 # -- SQL building blocks ------------------------------------------------------------------------------------------
-def _weights() -> dict:
-    return metrics.merged_weights(current_app.config.get("COVERAGE_WEIGHTS"))
-
-
-def _quote(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def weight_sql(alias: str = "t") -> str:
-    """The terminal's effective potential weight as SQL (:func:`distribution.metrics.effective_weight`)."""
-    w = _weights()
-
-    def case(column: str, table: dict) -> str:
-        whens = " ".join(f"WHEN {_quote(k)} THEN {int(v)}" for k, v in table.items() if k is not None)
-        fallback = int(table.get(None, 1))
-        return f"CASE {alias}.{column} {whens} ELSE {fallback} END" if whens else str(fallback)
-
-    kinds = " ".join(f"WHEN {_quote(kind)} THEN {case('grade' if kind == 'hospital' else 'pharmacy_size', table)}"
-                     for kind, table in w.items())
-    return f"COALESCE({alias}.potential_weight, CASE {alias}.type {kinds} ELSE 1 END)"
-
-
 @dataclass
 class Territory:
     region_ids: set[int] = field(default_factory=set)
@@ -265,90 +243,42 @@ def _ints(values) -> str:
     return ", ".join(str(int(v)) for v in sorted(values)) or "NULL"
 
 
-class _Sql:
-    """The WHERE fragments and parameters of one scope."""
-
-    def __init__(self, scope: Scope, *, with_territory: bool = True):
-        self.scope, self.params = scope, {}
-        self.territory = territory(scope.distributor_id, scope) if scope.distributor_id and with_territory else None
-
-    def terminal_filters(self, targets: bool) -> str:
-        s, parts = self.scope, []
-        if targets:
-            parts.append("t.active")
-        if s.region_id:
-            parts.append("(r.id = :region OR r.parent_id = :region OR r.province_id = :region)")
-            self.params["region"] = s.region_id
-        if s.terminal_type:
-            parts.append("t.type = :ttype")
-            self.params["ttype"] = s.terminal_type
-        if s.grade:
-            parts.append("t.grade = :grade")
-            self.params["grade"] = s.grade
-        if targets and self.territory is not None:
-            parts.append(f"(r.id IN ({_ints(self.territory.region_ids)}) OR r.parent_id IN "
-                         f"({_ints(self.territory.region_ids)}) OR r.province_id IN "
-                         f"({_ints(self.territory.region_ids)}) OR t.id IN ({_ints(self.territory.terminal_ids)}))")
-        return " AND ".join(parts) or "1 = 1"
-
-    def targets(self, year: int, lines: list[int] | None) -> str:
-        """SELECT of the distinct target terminal ids of ``year``'s active lists (of ``lines``)."""
-        only = f"AND tl.product_line_id IN ({_ints(lines)})" if lines else ""
-        return (f"SELECT DISTINCT e.terminal_id FROM target_list_entry e "
-                f"JOIN target_list tl ON tl.id = e.target_list_id WHERE tl.active AND tl.year = {int(year)} {only}")
-
-    def presence(self, alias: str, year: int, scope: tuple[int, int]) -> str:
-        return (f"{alias}.distributor_id = {int(self.scope.distributor_id or 0)} AND {alias}.year = {int(year)} "
-                f"AND {alias}.scope = {int(scope[0])} AND {alias}.scope_id = {int(scope[1])}")
-
-
 def _execute(sql: str, params: dict):
     stmt = text(sql)
     dates = [bindparam(k, type_=Date) for k, v in params.items() if isinstance(v, date)]
     return db.session.execute(stmt.bindparams(*dates) if dates else stmt, params)
 
 
-def _target_counts(q: _Sql, year: int, lines, pscope, masks: dict[str, int], group: str | None = None):
-    """Target terminals (count, weight) and, per mask, those that bought (count, weight), optionally grouped."""
-    if q.territory is not None and q.territory.empty:
-        return []
-    w = weight_sql()
-    sums = ", ".join(f"SUM(CASE WHEN (cp.months & {int(m)}) <> 0 THEN 1 ELSE 0 END) AS n_{k}, "
-                     f"SUM(CASE WHEN (cp.months & {int(m)}) <> 0 THEN {w} ELSE 0 END) AS w_{k}"
-                     for k, m in masks.items())
-    key = f"{group} AS k, " if group else ""
-    sql = (f"SELECT {key}COUNT(*) AS targets, COALESCE(SUM({w}), 0) AS weight{', ' + sums if sums else ''} "
-           f"FROM ({q.targets(year, lines)}) tg JOIN terminal t ON t.id = tg.terminal_id "
-           f"JOIN region r ON r.id = t.region_id "
-           f"LEFT JOIN coverage_presence cp ON {q.presence('cp', year, pscope)} AND cp.terminal_id = t.id "
-           f"WHERE {q.terminal_filters(True)}" + (f" GROUP BY {group}" if group else ""))
-    return _execute(sql, q.params).mappings().all()
+class _Masks:
+    """The terminal vectors of one scope: who is a target, who passes the filters, who bought."""
+
+    def __init__(self, scope: Scope, c: cube.Cube | None = None):
+        self.scope, self.c = scope, c or cube.current()
+        self.d = int(scope.distributor_id or 0)
+        self.filtered = self.c.filters(scope.region_id, scope.terminal_type, scope.grade, active_only=False)
+        self.filtered_active = self.filtered & self.c.terminals.active
+        self._territories: dict = {}
+
+    def territory(self, s: Scope) -> np.ndarray | None:
+        if not self.d:
+            return None
+        key = s.product_scope
+        if key not in self._territories:
+            terr = territory(self.d, s)
+            self._territories[key] = self.c.territory(terr.region_ids, terr.terminal_ids)
+        return self._territories[key]
+
+    def targets(self, s: Scope, year: int) -> np.ndarray:
+        out = self.c.targets(year, s.lines) & self.filtered_active
+        terr = self.territory(s)
+        return out if terr is None else out & terr
+
+    def bought(self, s: Scope, months: list[date]) -> np.ndarray:
+        return self.c.bought(self.d, s.product_scope, months)
 
 
-def _city_counts(q: _Sql, year: int, lines, pscope, mask: int) -> tuple[int, int]:
-    """(target cities, of them with sell-out of the products in scope to any terminal in scope)."""
-    if q.territory is not None and q.territory.empty:
-        return 0, 0
-    cities = (f"SELECT DISTINCT r.city_unit_id FROM ({q.targets(year, lines)}) tg JOIN terminal t "
-              f"ON t.id = tg.terminal_id JOIN region r ON r.id = t.region_id "
-              f"WHERE r.city_unit_id IS NOT NULL AND {q.terminal_filters(True)}")
-    total = _execute(f"SELECT COUNT(*) FROM ({cities}) c", q.params).scalar_one()
-    sold = _execute(
-        f"SELECT COUNT(DISTINCT r.city_unit_id) FROM coverage_presence cp JOIN terminal t ON t.id = cp.terminal_id "
-        f"JOIN region r ON r.id = t.region_id WHERE {q.presence('cp', year, pscope)} AND (cp.months & {int(mask)}) "
-        f"<> 0 AND {q.terminal_filters(False)} AND r.city_unit_id IN ({cities})", q.params).scalar_one()
-    return int(total), int(sold)
-
-
-def _new_lost(q: _Sql, year: int, pscope, month: date) -> tuple[int, int]:
-    this, before = 1 << bit_of(year, month), 1 << bit_of(year, add_months(month, -1))
-    row = _execute(
-        f"SELECT SUM(CASE WHEN (cp.months & {this}) <> 0 AND (cp.months & {before}) = 0 THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN (cp.months & {before}) <> 0 AND (cp.months & {this}) = 0 THEN 1 ELSE 0 END) "
-        f"FROM coverage_presence cp JOIN terminal t ON t.id = cp.terminal_id JOIN region r ON r.id = t.region_id "
-        f"WHERE {q.presence('cp', year, pscope)} AND (cp.months & {this | before}) <> 0 "
-        f"AND {q.terminal_filters(False)}", q.params).one()
-    return int(row[0] or 0), int(row[1] or 0)
+def _weight(c: cube.Cube, mask: np.ndarray) -> int:
+    return int(c.terminals.weight[mask].sum())
 
 
 # -- listed products and 动销率 -------------------------------------------------------------------------------------
@@ -395,24 +325,30 @@ def products_sold(scope: Scope, product_ids: set[int]) -> set[int]:
 def slice_numbers(scope: Scope) -> SliceNumbers:
     """Every count of one slice (listing rate, rolling, weighted, coverage, city coverage, new / lost, 动销率)."""
     scope = restrict(scope)
-    period, year = scope.period, scope.period.year
-    q = _Sql(scope)
-    masks = {"p": period.mask(), "r": period.rolling().mask()}
-    listing = _target_counts(q, year, scope.lines, scope.product_scope, masks)
-    q_all = _Sql(scope.everything())
-    cover = _target_counts(q_all, year, None, scope.everything().product_scope, {"p": period.mask()})
-    cities, cities_sold = _city_counts(q, year, scope.lines, scope.product_scope, period.mask())
-    new, lost = _new_lost(q, year, scope.product_scope, period.months[-1])
+    period = scope.period
+    m = _Masks(scope)
+    c = m.c
+    targets = m.targets(scope, period.year)
+    bought = m.bought(scope, period.months) & targets
+    rolling = m.bought(scope, period.rolling().months) & targets
+    everything = scope.everything()
+    cover_targets = m.targets(everything, period.year)
+    covered = m.bought(everything, period.months) & cover_targets
+    city = c.terminals.city
+    target_cities = set(np.unique(city[targets & (city > 0)]).tolist())
+    sold = m.bought(scope, period.months) & m.filtered & (city > 0)
+    cities_sold = target_cities & set(np.unique(city[sold]).tolist())
+    end = period.months[-1]
+    now = m.bought(scope, [end]) & m.filtered
+    before = m.bought(scope, [add_months(end, -1)]) & m.filtered
     listed = listed_products(scope)
-    sold = products_sold(scope, listed)
-    first = listing[0] if listing else {}
-    cov = cover[0] if cover else {}
     return SliceNumbers(
-        targets=int(first.get("targets") or 0), bought=int(first.get("n_p") or 0),
-        bought_rolling=int(first.get("n_r") or 0), target_weight=int(first.get("weight") or 0),
-        bought_weight=int(first.get("w_p") or 0), coverage_targets=int(cov.get("targets") or 0),
-        covered=int(cov.get("n_p") or 0), target_cities=cities, cities_with_sales=cities_sold,
-        new_terminals=new, lost_terminals=lost, listed_products=len(listed), products_sold=len(sold))
+        targets=int(targets.sum()), bought=int(bought.sum()), bought_rolling=int(rolling.sum()),
+        target_weight=_weight(c, targets), bought_weight=_weight(c, bought),
+        coverage_targets=int(cover_targets.sum()), covered=int(covered.sum()), target_cities=len(target_cities),
+        cities_with_sales=len(cities_sold), new_terminals=int((now & ~before).sum()),
+        lost_terminals=int((before & ~now).sum()), listed_products=len(listed),
+        products_sold=len(products_sold(scope, listed)))
 
 
 @dataclass(frozen=True)
@@ -441,42 +377,25 @@ class TrendPoint:
 
 
 def trend(scope: Scope, months: int = TREND_MONTHS) -> list[TrendPoint]:
-    """Month by month up to the period's last month: listing rate, weighted, coverage, new and lost terminals."""
+    """Month by month up to the period's last month: listing rate, weighted, coverage, new and lost terminals (each
+    month against its own year's target lists)."""
     scope = restrict(scope)
+    m = _Masks(scope)
+    c, everything = m.c, scope.everything()
     end = scope.period.months[-1]
-    wanted = [add_months(end, -i) for i in range(months - 1, -1, -1)]
-    by_year: dict[int, list[date]] = defaultdict(list)
-    for m in wanted:
-        by_year[m.year].append(m)
-    points: dict[date, TrendPoint] = {}
-    for year, ms in by_year.items():
-        yscope = replace(scope, period=Period("month", ms[-1]))
-        q, q_all = _Sql(yscope), _Sql(yscope.everything())
-        masks = {f"m{i}": 1 << bit_of(year, m) for i, m in enumerate(ms)}
-        listing = _target_counts(q, year, scope.lines, scope.product_scope, masks)
-        cover = _target_counts(q_all, year, None, (ProductScope.ALL.value, 0), masks)
-        lrow = listing[0] if listing else {}
-        crow = cover[0] if cover else {}
-        flows = _flows(q, year, scope.product_scope, ms)
-        for i, m in enumerate(ms):
-            points[m] = TrendPoint(m, int(lrow.get("targets") or 0), int(lrow.get(f"n_m{i}") or 0),
-                                   int(lrow.get("weight") or 0), int(lrow.get(f"w_m{i}") or 0),
-                                   int(crow.get("targets") or 0), int(crow.get(f"n_m{i}") or 0), *flows[m])
-    return [points[m] for m in wanted]
-
-
-def _flows(q: _Sql, year: int, pscope, months: list[date]) -> dict[date, tuple[int, int]]:
-    """New and lost terminals of each month (one query over the year's rows)."""
-    parts = []
-    for i, m in enumerate(months):
-        this, before = 1 << bit_of(year, m), 1 << bit_of(year, add_months(m, -1))
-        parts.append(f"SUM(CASE WHEN (cp.months & {this}) <> 0 AND (cp.months & {before}) = 0 THEN 1 ELSE 0 END) "
-                     f"AS n{i}, SUM(CASE WHEN (cp.months & {before}) <> 0 AND (cp.months & {this}) = 0 "
-                     f"THEN 1 ELSE 0 END) AS l{i}")
-    row = _execute(f"SELECT {', '.join(parts)} FROM coverage_presence cp JOIN terminal t ON t.id = cp.terminal_id "
-                   f"JOIN region r ON r.id = t.region_id WHERE {q.presence('cp', year, pscope)} "
-                   f"AND {q.terminal_filters(False)}", q.params).mappings().one()
-    return {m: (int(row[f"n{i}"] or 0), int(row[f"l{i}"] or 0)) for i, m in enumerate(months)}
+    out = []
+    previous = m.bought(scope, [add_months(end, -months)]) & m.filtered
+    for i in range(months - 1, -1, -1):
+        month = add_months(end, -i)
+        targets, cover = m.targets(scope, month.year), m.targets(everything, month.year)
+        bought = m.bought(scope, [month])
+        now = bought & m.filtered
+        out.append(TrendPoint(month, int(targets.sum()), int((bought & targets).sum()), _weight(c, targets),
+                              _weight(c, bought & targets), int(cover.sum()),
+                              int((m.bought(everything, [month]) & cover).sum()), int((now & ~previous).sum()),
+                              int((previous & ~now).sum())))
+        previous = now
+    return out
 
 
 # -- breakdown by region and the terminals behind it ---------------------------------------------------------------
@@ -516,15 +435,22 @@ def breakdown(scope: Scope) -> list[RegionRow]:
     level = child_level(scope)
     if level is None:
         return []
-    key = {1: "r.province_id", 2: "r.city_unit_id", 3: "r.id"}[level]
-    q = _Sql(scope)
-    rows = _target_counts(q, scope.period.year, scope.lines, scope.product_scope, {"p": scope.period.mask()},
-                          group=key)
-    ids = [r["k"] for r in rows if r["k"] is not None]
-    regions = {r.id: r for r in db.session.execute(select(Region).where(Region.id.in_(ids))).scalars()} if ids else {}
-    out = [RegionRow(r["k"], regions[r["k"]].code, regions[r["k"]].name, regions[r["k"]].level, int(r["targets"]),
-                     int(r["n_p"] or 0), int(r["weight"] or 0), int(r["w_p"] or 0))
-           for r in rows if r["k"] in regions]
+    m = _Masks(scope)
+    t = m.c.terminals
+    key = {1: t.province, 2: t.city, 3: t.region}[level]
+    targets = m.targets(scope, scope.period.year)
+    bought = m.bought(scope, scope.period.months) & targets
+    ids = [int(i) for i in np.unique(key[targets]) if i]
+    if not ids:
+        return []
+    size = int(max(ids)) + 1
+    n_t = np.bincount(key[targets], minlength=size)
+    n_b = np.bincount(key[bought], minlength=size)
+    w_t = np.bincount(key[targets], weights=t.weight[targets], minlength=size)
+    w_b = np.bincount(key[bought], weights=t.weight[bought], minlength=size)
+    regions = {r.id: r for r in db.session.execute(select(Region).where(Region.id.in_(ids))).scalars()}
+    out = [RegionRow(i, regions[i].code, regions[i].name, regions[i].level, int(n_t[i]), int(n_b[i]),
+                     int(w_t[i]), int(w_b[i])) for i in ids if i in regions]
     out.sort(key=lambda r: (-(r.listing_rate or Decimal(-1)), -r.targets, r.code))
     return out
 
@@ -555,39 +481,51 @@ def terminals(scope: Scope, which: str = "all", page: int = 1, per_page: int | N
     """The target terminals of the slice, with and without the product (``which``: all | with | without): the
     months of the period they bought in and from which distributors. Staff only. Returns (rows, total)."""
     require_staff()
-    q = _Sql(scope)
-    year, pscope, mask = scope.period.year, scope.product_scope, scope.period.mask()
-    if q.territory is not None and q.territory.empty:
-        return [], 0
-    bought = f"(COALESCE(cp.months, 0) & {int(mask)}) <> 0"
-    condition = {"with": f"AND {bought}", "without": f"AND NOT {bought}"}.get(which, "")
-    base = (f"FROM ({q.targets(year, scope.lines)}) tg JOIN terminal t ON t.id = tg.terminal_id "
-            f"JOIN region r ON r.id = t.region_id LEFT JOIN region c ON c.id = r.city_unit_id "
-            f"LEFT JOIN region pv ON pv.id = r.province_id "
-            f"LEFT JOIN coverage_presence cp ON {q.presence('cp', year, pscope)} AND cp.terminal_id = t.id "
-            f"WHERE {q.terminal_filters(True)} {condition}")
-    total = _execute(f"SELECT COUNT(*) {base}", q.params).scalar_one()
-    limit = f" LIMIT {int(per_page)} OFFSET {int((max(page, 1) - 1) * per_page)}" if per_page else ""
-    rows = _execute(f"SELECT t.id, t.code, t.name, t.type, t.grade, t.pharmacy_size, {weight_sql()} AS w, "
-                    f"r.code AS rcode, r.name AS rname, c.name AS cname, pv.name AS pname, "
-                    f"COALESCE(cp.months, 0) & {int(mask)} AS m {base} "
-                    f"ORDER BY CASE WHEN {bought} THEN 0 ELSE 1 END, t.code{limit}", q.params).all()
-    out = [TerminalRow(r.id, r.code, r.name, r.type, r.grade, r.pharmacy_size, int(r.w), r.rcode, r.rname,
-                       r.cname if r.cname != r.rname else None, r.pname, metrics.months_of_mask(year, int(r.m)))
-           for r in rows]
-    _sellers(out, year, pscope, mask)
-    return out, int(total)
+    m = _Masks(scope)
+    t = m.c.terminals
+    targets = m.targets(scope, scope.period.year)
+    bought = m.bought(scope, scope.period.months)
+    pick = targets & bought if which == "with" else targets & ~bought if which == "without" else targets
+    ids = np.nonzero(pick)[0]
+    order = np.lexsort((t.code[ids].astype(str), ~bought[ids]))
+    ids = ids[order]
+    total = len(ids)
+    if per_page:
+        ids = ids[(max(page, 1) - 1) * per_page:max(page, 1) * per_page]
+    ids = [int(i) for i in ids]
+    if not ids:
+        return [], total
+    found = {r.id: r for r in _execute(
+        f"SELECT t.id, t.code, t.name, t.type, t.grade, t.pharmacy_size, r.code AS rcode, r.name AS rname, "
+        f"c.name AS cname, pv.name AS pname FROM terminal t JOIN region r ON r.id = t.region_id "
+        f"LEFT JOIN region c ON c.id = r.city_unit_id LEFT JOIN region pv ON pv.id = r.province_id "
+        f"WHERE t.id IN ({_ints(ids)})", {}).all()}
+    months_of = {}
+    for year, mask in metrics.masks_by_year(scope.period.months).items():
+        arr = m.c.months(m.d, year, scope.product_scope)
+        for i in ids:
+            months_of.setdefault(i, []).extend(metrics.months_of_mask(year, int(arr[i]) & mask))
+    out = [TerminalRow(i, found[i].code, found[i].name, found[i].type, found[i].grade, found[i].pharmacy_size,
+                       int(t.weight[i]), found[i].rcode, found[i].rname,
+                       found[i].cname if found[i].cname != found[i].rname else None, found[i].pname,
+                       sorted(months_of.get(i, []))) for i in ids if i in found]
+    _sellers(out, scope)
+    return out, total
 
 
-def _sellers(rows: list[TerminalRow], year: int, pscope, mask: int) -> None:
+def _sellers(rows: list[TerminalRow], scope: Scope) -> None:
     ids = [r.terminal_id for r in rows if r.bought]
     if not ids:
         return
-    found = _execute(f"SELECT cp.terminal_id, d.code FROM coverage_presence cp JOIN distributor d "
-                     f"ON d.id = cp.distributor_id WHERE cp.distributor_id <> 0 AND cp.year = {int(year)} "
-                     f"AND cp.scope = {int(pscope[0])} AND cp.scope_id = {int(pscope[1])} "
-                     f"AND cp.terminal_id IN ({_ints(ids)}) AND (cp.months & {int(mask)}) <> 0 "
-                     f"ORDER BY d.code", {}).all()
+    kind, ident = scope.product_scope
+    product = {ProductScope.PRODUCT.value: f"AND cp.scope_id = {int(ident)}",
+               ProductScope.LINE.value: f"AND p.product_line_id = {int(ident)}"}.get(kind, "")
+    years = " OR ".join(f"(cp.year = {y} AND (cp.months & {mask}) <> 0)"
+                        for y, mask in metrics.masks_by_year(scope.period.months).items())
+    found = _execute(f"SELECT DISTINCT cp.terminal_id, d.code FROM coverage_presence cp JOIN distributor d "
+                     f"ON d.id = cp.distributor_id JOIN product p ON p.id = cp.scope_id "
+                     f"WHERE cp.distributor_id <> 0 AND cp.scope = {ProductScope.PRODUCT.value} {product} "
+                     f"AND cp.terminal_id IN ({_ints(ids)}) AND ({years}) ORDER BY d.code", {}).all()
     by_terminal = defaultdict(list)
     for t_id, code in found:
         by_terminal[t_id].append(code)

@@ -3,10 +3,8 @@
 No Flask, no database: plain values in, plain values out (unit tested on their own; the SQL of
 :mod:`distribution.rollups` and :mod:`distribution.coverage` follows what this module says).
 
-**Month bits.** A presence row of year ``Y`` keeps one bit per month: bit ``i`` is the month ``i - LOOKBACK`` months
-after January of ``Y`` (bit 0 = August of ``Y-1`` … bit 5 = January ``Y`` … bit 16 = December ``Y``), so a
-rolling window of up to ``LOOKBACK + 1`` months and the month-over-month comparison of January are answered
-from one row. A month therefore sets a bit in the row of its own year and, from August on, in the next year's.
+**Month bits.** A presence row of year ``Y`` keeps one bit per month: bit ``m - 1`` is month ``m`` of ``Y``. A period
+spanning two years (a rolling window in January) reads the rows of both years.
 
 **"Bought"**: terminal *t* bought product *p* from distributor *d* in month *m* when the net quantity of the sell-out
 lines of current, loaded submissions (returns reported as negative lines included) of *p* to *t* by *d* dated in *m*
@@ -22,10 +20,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-LOOKBACK = 5
-BITS = 12 + LOOKBACK
+BITS = 12
 FULL_MASK = (1 << BITS) - 1
-MAX_WINDOW = LOOKBACK + 1
+MAX_WINDOW = 12
 DEFAULT_WINDOW = 3
 
 
@@ -44,30 +41,30 @@ def month_index(month: date) -> int:
 
 
 def bit_of(year: int, month: date) -> int | None:
-    """The bit of ``month`` in a presence row of ``year``, or None when that row has none for it."""
-    i = month_index(month) - year * 12 + LOOKBACK
-    return i if 0 <= i < BITS else None
-
-
-def years_of(month: date) -> tuple[int, ...]:
-    """The presence rows (years) that hold a bit for ``month``: its own year, and the next from August on."""
-    return (month.year, month.year + 1) if month.month > 12 - LOOKBACK else (month.year,)
+    """The bit of ``month`` in a presence row of ``year``, or None when the month is of another year."""
+    return month.month - 1 if month.year == year else None
 
 
 def months_mask(year: int, months: Iterable[date]) -> int:
-    """The bits of ``months`` in a row of ``year`` (months outside the row are left out)."""
+    """The bits of ``months`` in a row of ``year`` (months of other years are left out)."""
     mask = 0
     for m in months:
-        b = bit_of(year, m)
-        if b is not None:
-            mask |= 1 << b
+        if m.year == year:
+            mask |= 1 << (m.month - 1)
     return mask
+
+
+def masks_by_year(months: Iterable[date]) -> dict[int, int]:
+    """{year: bits of the months of that year}: how a period is read from presence rows."""
+    out: dict[int, int] = {}
+    for m in months:
+        out[m.year] = out.get(m.year, 0) | 1 << (m.month - 1)
+    return out
 
 
 def months_of_mask(year: int, mask: int) -> list[date]:
     """The months whose bits are set in ``mask`` of a row of ``year``, oldest first."""
-    first = date(year, 1, 1)
-    return [add_months(first, i - LOOKBACK) for i in range(BITS) if mask >> i & 1]
+    return [date(year, i + 1, 1) for i in range(BITS) if mask >> i & 1]
 
 
 # -- periods ------------------------------------------------------------------------------------------------------
@@ -111,11 +108,12 @@ class Period:
 
     @property
     def year(self) -> int:
-        """The presence row (and target list year) the period is read from: the year of its last month."""
+        """The target lists' year: the year of the period's last month."""
         return self.months[-1].year
 
-    def mask(self) -> int:
-        return months_mask(self.year, self.months)
+    def masks(self) -> dict[int, int]:
+        """{year: month bits} of the period's months."""
+        return masks_by_year(self.months)
 
     @property
     def label(self) -> str:
@@ -213,17 +211,13 @@ def rate(numerator: int | Decimal, denominator: int | Decimal) -> Decimal | None
     return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(PCT, rounding=ROUND_HALF_UP)
 
 
-def new_and_lost(masks: Iterable[int], year: int, month: date) -> tuple[int, int]:
-    """(new, lost) terminals of ``month`` among presence masks of ``year``: bought in the month but not the month
-    before (开户), bought the month before but not in the month (流失)."""
-    this, before = bit_of(year, month), bit_of(year, add_months(month, -1))
-    if this is None or before is None:
-        raise ValueError(f"{month} and the month before are not both in the row of {year}")
+def new_and_lost(bought_now: Iterable[bool], bought_before: Iterable[bool]) -> tuple[int, int]:
+    """(new, lost) terminals, per terminal whether it bought in the month and in the month before: new (开户)
+    bought now but not before, lost (流失) bought before but not now."""
     new = lost = 0
-    for m in masks:
-        now, then = m >> this & 1, m >> before & 1
-        new += now and not then
-        lost += then and not now
+    for now, then in zip(bought_now, bought_before, strict=True):
+        new += bool(now and not then)
+        lost += bool(then and not now)
     return new, lost
 
 

@@ -3,8 +3,9 @@
 * :func:`refresh_rollups` is the listener registered with :func:`ingestion.hooks.on_facts_changed`: ingestion calls
   it inside the load's transaction whenever a sell-out submission's facts start or stop counting (a new version
   superseding an old one is one call with both ids). It recomputes, for that distributor and the months touched
-  only, the sales rollup, the month bits of its presence rows, the "any distributor" rows of the terminals
-  concerned and the diversion flags of the two submissions — never the whole table.
+  only, the sales rollup, the month bits of its product rows, the "any distributor" rows (product, line, all) of
+  the terminals concerned and the diversion flags of the two submissions — never the whole table. Every change
+  writes a new random token into ``coverage_state``: readers (:mod:`distribution.cube`) cache by it.
 * :func:`rebuild_rollups` recomputes everything from the facts of current, loaded submissions
   (``flask drp rebuild-rollups``, the nightly job): one pass over the facts, then the coarser rows from the finer.
 
@@ -19,14 +20,16 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Date, bindparam, text
 
 from app.extensions import db
+from app.models.base import utcnow
 from distribution import diversion
-from distribution.metrics import FULL_MASK, LOOKBACK, add_months, bit_of, month_start, months_mask, years_of
+from distribution.metrics import BITS, FULL_MASK, add_months, month_start, months_mask
 from distribution.models.coverage import ProductScope
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,7 @@ def bit_or(col: str) -> str:
     """The bitwise OR of ``col`` over a group (SQLite has no BIT_OR: the OR of each bit's MAX)."""
     if _pg():
         return f"BIT_OR({col})"
-    return "(" + " | ".join(f"MAX({col} & {1 << i})" for i in range(LOOKBACK + 12)) + ")"
+    return "(" + " | ".join(f"MAX({col} & {1 << i})" for i in range(BITS)) + ")"
 
 
 def _run(sql: str, **params) -> int:
@@ -85,42 +88,31 @@ def _terminal_months(where: str) -> str:
             f"HAVING SUM(f.quantity) > 0")
 
 
-def _product_rows(where: str, year: int | None = None) -> str:
-    """Product-scope presence rows (in ``_COLS`` order) from the facts ``where`` picks: every month sets its bit in
-    its own year's row and, from August on, in the next year's (``year``: only that row). Months within a group are
-    distinct, so the SUM of their bits is their OR."""
-    year_expr = "(m.mi / 12 + k.k)"
-    only = f"AND {year_expr} = {int(year)}" if year is not None else ""
-    return (f"SELECT m.distributor_id, {year_expr}, {ProductScope.PRODUCT.value}, m.product_id, m.terminal_id, "
-            f"SUM(1 << (m.mi - {year_expr} * 12 + {LOOKBACK})) "
-            f"FROM ({_terminal_months(where)}) m "
-            f"JOIN (SELECT 0 AS k UNION ALL SELECT 1) k ON k.k = 0 OR m.mi % 12 >= {12 - LOOKBACK} "
-            f"WHERE 1 = 1 {only} "
-            f"GROUP BY m.distributor_id, {year_expr}, m.product_id, m.terminal_id")
+def _product_rows(where: str) -> str:
+    """Product-scope presence rows (in ``_COLS`` order) of each distributor from the facts ``where`` picks: bit
+    ``month - 1`` of the month's year. Months within a group are distinct, so the SUM of their bits is their OR."""
+    return (f"SELECT m.distributor_id, m.mi / 12, {ProductScope.PRODUCT.value}, m.product_id, m.terminal_id, "
+            f"SUM(1 << (m.mi % 12)) FROM ({_terminal_months(where)}) m "
+            f"GROUP BY m.distributor_id, m.mi / 12, m.product_id, m.terminal_id")
 
 
 _COLS = "distributor_id, year, scope, scope_id, terminal_id, months"
 
 
-def _coarser_rows(where: str) -> list[str]:
-    """Line- and all-scope rows of distributors, from their product-scope rows ``where`` picks."""
+def _any_rows(where: str) -> list[str]:
+    """"Any distributor" rows (distributor_id 0) of the three scopes, each the OR of the distributors' product rows
+    ``where`` picks (a product's, a line's products', every product's)."""
+    src = (f"FROM coverage_presence cp JOIN product p ON p.id = cp.scope_id WHERE cp.distributor_id <> 0 "
+           f"AND cp.scope = {ProductScope.PRODUCT.value} {where}")
+    having = f"HAVING {bit_or('cp.months')} <> 0"
     return [
-        f"INSERT INTO coverage_presence ({_COLS}) SELECT cp.distributor_id, cp.year, {ProductScope.LINE.value}, "
-        f"p.product_line_id, cp.terminal_id, {bit_or('cp.months')} FROM coverage_presence cp "
-        f"JOIN product p ON p.id = cp.scope_id WHERE cp.scope = {ProductScope.PRODUCT.value} {where} "
-        f"GROUP BY cp.distributor_id, cp.year, p.product_line_id, cp.terminal_id HAVING {bit_or('cp.months')} <> 0",
-        f"INSERT INTO coverage_presence ({_COLS}) SELECT cp.distributor_id, cp.year, {ProductScope.ALL.value}, 0, "
-        f"cp.terminal_id, {bit_or('cp.months')} FROM coverage_presence cp "
-        f"WHERE cp.scope = {ProductScope.PRODUCT.value} {where} "
-        f"GROUP BY cp.distributor_id, cp.year, cp.terminal_id HAVING {bit_or('cp.months')} <> 0",
+        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.PRODUCT.value}, cp.scope_id, "
+        f"cp.terminal_id, {bit_or('cp.months')} {src} GROUP BY cp.year, cp.scope_id, cp.terminal_id {having}",
+        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.LINE.value}, p.product_line_id, "
+        f"cp.terminal_id, {bit_or('cp.months')} {src} GROUP BY cp.year, p.product_line_id, cp.terminal_id {having}",
+        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.ALL.value}, 0, cp.terminal_id, "
+        f"{bit_or('cp.months')} {src} GROUP BY cp.year, cp.terminal_id {having}",
     ]
-
-
-def _any_rows(where: str) -> str:
-    """"Any distributor" rows (distributor_id 0) of every scope, the OR of the distributors' rows ``where`` picks."""
-    return (f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, cp.scope, cp.scope_id, cp.terminal_id, "
-            f"{bit_or('cp.months')} FROM coverage_presence cp WHERE cp.distributor_id <> 0 {where} "
-            f"GROUP BY cp.year, cp.scope, cp.scope_id, cp.terminal_id HAVING {bit_or('cp.months')} <> 0")
 
 
 def _sales_rows(where: str) -> str:
@@ -141,13 +133,24 @@ def refresh_rollups(event) -> None:
     if event.kind != SELL_OUT or not event.months:
         return
     months = sorted({month_start(m) for m in event.months})
-    years = sorted({y for m in months for y in years_of(m)})
+    years = sorted({m.year for m in months})
     lock_years(years)
     d = int(event.distributor_id)
     _refresh_sales(d, months)
     for year in years:
-        _refresh_presence(d, year, [m for m in months if bit_of(year, m) is not None])
+        _refresh_presence(d, year, [m for m in months if m.year == year])
     diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
+    touch_state()
+
+
+def touch_state(rebuilt: bool = False) -> None:
+    """A new token for the readers' caches (and the rebuild's time)."""
+    token = uuid.uuid4().hex
+    extra = ", rebuilt_at = :now" if rebuilt else ""
+    params = {"token": token, **({"now": utcnow()} if rebuilt else {})}
+    if not db.session.execute(text(f"UPDATE coverage_state SET token = :token{extra} WHERE id = 1"), params).rowcount:
+        db.session.execute(text("INSERT INTO coverage_state (id, token, rebuilt_at) VALUES (1, :token, :now)"),
+                           {"token": token, "now": utcnow() if rebuilt else None})
 
 
 def _month_ranges(months: list[date]) -> str:
@@ -170,23 +173,20 @@ def _refresh_sales(d: int, months: list[date]) -> None:
 
 
 def _refresh_presence(d: int, year: int, months: list[date]) -> None:
-    """Clear the touched months' bits of the distributor's product rows of ``year``, set them again from the facts,
-    rebuild its line / all rows of the year from its product rows, then the "any distributor" rows of every
-    terminal it has a row for, and drop rows left with no bit."""
+    """Clear the touched months' bits of the distributor's product rows of ``year`` and set them again from the
+    facts; then rebuild the "any distributor" rows of every terminal it has a row for, and drop rows left empty."""
     touched = months_mask(year, months)
-    own = f"year = {year} AND distributor_id = {d}"
+    own = f"year = {year} AND distributor_id = {d} AND scope = {ProductScope.PRODUCT.value}"
     _run(f"UPDATE coverage_presence SET months = months & {FULL_MASK & ~touched} "
-         f"WHERE {own} AND scope = {ProductScope.PRODUCT.value} AND (months & {touched}) <> 0")
-    _run(f"INSERT INTO coverage_presence ({_COLS}) "
-         f"{_product_rows(f'AND f.distributor_id = {d} {_month_ranges(months)}', year)} "
+         f"WHERE {own} AND (months & {touched}) <> 0")
+    facts = f"AND f.distributor_id = {d} {_month_ranges(months)}"
+    _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows(facts)} "
          f"ON CONFLICT (distributor_id, year, scope, scope_id, terminal_id) "
          f"DO UPDATE SET months = coverage_presence.months | excluded.months")
-    _run(f"DELETE FROM coverage_presence WHERE {own} AND scope <> {ProductScope.PRODUCT.value}")
-    for sql in _coarser_rows(f"AND cp.year = {year} AND cp.distributor_id = {d}"):
-        _run(sql)
-    terminals = (f"SELECT terminal_id FROM coverage_presence WHERE {own} AND scope = {ProductScope.PRODUCT.value}")
+    terminals = f"SELECT terminal_id FROM coverage_presence WHERE {own}"
     _run(f"DELETE FROM coverage_presence WHERE year = {year} AND distributor_id = 0 AND terminal_id IN ({terminals})")
-    _run(_any_rows(f"AND cp.year = {year} AND cp.terminal_id IN ({terminals})"))
+    for sql in _any_rows(f"AND cp.year = {year} AND cp.terminal_id IN ({terminals})"):
+        _run(sql)
     _run(f"DELETE FROM coverage_presence WHERE {own} AND months = 0")
 
 
@@ -208,19 +208,19 @@ def rebuild_rollups() -> RebuildResult:
     years = db.session.execute(text(
         f"SELECT DISTINCT {_month_index('s.period_start')} / 12 FROM submission s WHERE s.kind = 'sell_out'")
     ).scalars().all()
-    lock_years([int(y) for y in years] + [int(y) + 1 for y in years])
+    lock_years(int(y) for y in years)
     for table in ("coverage_presence", "coverage_sales"):
         _run(f"TRUNCATE {table}" if _pg() else f"DELETE FROM {table}")
     sales = _run(_sales_rows(""))
     presence = _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows('')}")
-    for sql in _coarser_rows(""):
+    for sql in _any_rows(""):
         presence += _run(sql)
-    presence += _run(_any_rows(""))
     if _pg():
         db.session.execute(text("ANALYZE coverage_presence"))
         db.session.execute(text("ANALYZE coverage_sales"))
     rolled = time.perf_counter()
     flags = diversion.rebuild_flags()
+    touch_state(rebuilt=True)
     done = time.perf_counter()
     log.info("coverage rollups rebuilt: %s presence rows, %s sales rows, %s flags in %.1f s", presence, sales,
              flags, done - started)

@@ -44,7 +44,8 @@ from app.extensions import db
 from app.models import ManufacturerOnly, Product, TenantScoped, Terminal
 from app.models.base import utcnow
 
-__all__ = ["ProductScope", "CoveragePresence", "CoverageSales", "DiversionKind", "DiversionFlag", "ChannelReport"]
+__all__ = ["ProductScope", "CoveragePresence", "CoverageSales", "CoverageState", "DiversionKind", "DiversionFlag",
+           "ChannelReport"]
 
 AMOUNT = Numeric(16, 2)
 
@@ -57,8 +58,8 @@ class ProductScope(enum.IntEnum):
 
 class CoveragePresence(TenantScoped, db.Model):
     """Terminal ``terminal_id`` bought (net positive sell-out reported) products of the scope from the distributor in
-    the months whose bits are set in ``months``; bit ``i`` is month ``i - LOOKBACK`` of ``year`` (negative: the
-    months before January, so rolling windows and month-over-month work within one row)."""
+    the months whose bits are set in ``months`` (bit ``m - 1``: month ``m`` of ``year``). Distributors have product
+    rows only; the "any distributor" rows (0) exist for the three scopes."""
 
     __tablename__ = "coverage_presence"
 
@@ -95,6 +96,19 @@ class CoverageSales(TenantScoped, db.Model):
 
     def __repr__(self) -> str:
         return f"<CoverageSales {self.month} d={self.distributor_id} p={self.product_id}>"
+
+
+class CoverageState(ManufacturerOnly, db.Model):
+    """One row: a random token every rollup change replaces (readers cache by it) and when they were last rebuilt."""
+
+    __tablename__ = "coverage_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    rebuilt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<CoverageState {self.token}>"
 
 
 class DiversionKind(enum.StrEnum):

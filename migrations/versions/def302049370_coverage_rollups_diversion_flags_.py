@@ -59,6 +59,13 @@ def upgrade():
     with op.batch_alter_table('coverage_sales', schema=None) as batch_op:
         batch_op.create_index('ix_coverage_sales_distributor_month', ['distributor_id', 'month'], unique=False)
 
+    op.create_table('coverage_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=32), nullable=False),
+    sa.Column('rebuilt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_coverage_state'))
+    )
+    op.execute("INSERT INTO coverage_state (id, token) VALUES (1, 'initial')")
     op.create_table('diversion_flag',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),
@@ -116,6 +123,7 @@ def downgrade():
         batch_op.drop_index('ix_coverage_sales_distributor_month')
 
     op.drop_table('coverage_sales')
+    op.drop_table('coverage_state')
     with op.batch_alter_table('coverage_presence', schema=None) as batch_op:
         batch_op.drop_index('ix_coverage_presence_terminal_year')
 
