@@ -254,16 +254,12 @@ REF_SQL = [  # {names} differ between DuckDB and PostgreSQL: tables, integer div
            "CAST(EXTRACT(YEAR FROM f.business_date) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM f.business_date) AS "
            "INTEGER) - 1 AS mi FROM {facts} f JOIN {subs} s ON s.id = f.submission_id AND s.is_current "
            "WHERE f.terminal_id IS NOT NULL GROUP BY 1, 2, 3, 4 HAVING SUM(f.quantity) > 0"),
-    ("p_rows", "SELECT tm.distributor_id, tm.mi {div} 12 + k.k AS year, tm.product_id AS scope_id, tm.terminal_id, "
-               "BIT_OR(CAST(1 AS INTEGER) << (tm.mi - (tm.mi {div} 12 + k.k) * 12 + 5)) AS months FROM {p}tm tm "
-               "JOIN (SELECT 0 AS k UNION ALL SELECT 1) k ON k.k = 0 OR tm.mi % 12 >= 7 GROUP BY 1, 2, 3, 4"),
-    ("l_rows", "SELECT p.distributor_id, p.year, pr.product_line_id AS scope_id, p.terminal_id, BIT_OR(p.months) "
-               "AS months FROM {p}p_rows p JOIN {products} pr ON pr.id = p.scope_id GROUP BY 1, 2, 3, 4"),
-    ("a_rows", "SELECT distributor_id, year, 0 AS scope_id, terminal_id, BIT_OR(months) AS months FROM {p}p_rows "
-               "GROUP BY 1, 2, 3, 4"),
-    ("any_rows", "SELECT 0 AS distributor_id, year, scope, scope_id, terminal_id, BIT_OR(months) AS months FROM ("
-                 "SELECT *, 1 AS scope FROM {p}p_rows UNION ALL SELECT *, 2 FROM {p}l_rows UNION ALL SELECT *, 3 "
-                 "FROM {p}a_rows) x GROUP BY 2, 3, 4, 5"),
+    ("p_rows", "SELECT tm.distributor_id, tm.mi {div} 12 AS year, tm.product_id AS scope_id, tm.terminal_id, "
+               "BIT_OR(CAST(1 AS INTEGER) << (tm.mi % 12)) AS months FROM {p}tm tm GROUP BY 1, 2, 3, 4"),
+    ("any_p", "SELECT year, scope_id, terminal_id, BIT_OR(months) AS months FROM {p}p_rows GROUP BY 1, 2, 3"),
+    ("any_l", "SELECT p.year, pr.product_line_id AS scope_id, p.terminal_id, BIT_OR(p.months) AS months "
+              "FROM {p}p_rows p JOIN {products} pr ON pr.id = p.scope_id GROUP BY 1, 2, 3"),
+    ("any_a", "SELECT year, terminal_id, BIT_OR(months) AS months FROM {p}p_rows GROUP BY 1, 2"),
     ("sales", "SELECT DATE_TRUNC('month', f.business_date) AS month, f.distributor_id, f.product_id, "
               "SUM(CASE WHEN f.terminal_id IS NOT NULL THEN f.quantity ELSE 0 END) AS tq, "
               "SUM(CASE WHEN f.terminal_id IS NOT NULL THEN f.amount ELSE 0 END) AS ta, "
@@ -306,10 +302,10 @@ def duckdb_reference(engine, workdir: Path) -> dict:
         con.execute(f"CREATE TABLE {name} AS {sql.format(**DUCK_NAMES)}")
     seconds = time.perf_counter() - t0
     counts = {n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0] for n, _ in REF_SQL if n != "tm"}
-    checks = {"presence_rows": counts["p_rows"] + counts["l_rows"] + counts["a_rows"] + counts["any_rows"],
+    checks = {"presence_rows": counts["p_rows"] + counts["any_p"] + counts["any_l"] + counts["any_a"],
               "months_sum": int(con.execute("SELECT SUM(months) FROM (SELECT months FROM p_rows UNION ALL SELECT "
-                                            "months FROM l_rows UNION ALL SELECT months FROM a_rows UNION ALL "
-                                            "SELECT months FROM any_rows)").fetchone()[0]),
+                                            "months FROM any_p UNION ALL SELECT months FROM any_l UNION ALL "
+                                            "SELECT months FROM any_a)").fetchone()[0]),
               "sales_rows": counts["sales"]}
     return {"con": con, "seconds": seconds, "load_seconds": load_seconds, "checks": checks}
 

@@ -282,31 +282,31 @@ def _weight(c: cube.Cube, mask: np.ndarray) -> int:
 
 
 # -- listed products and 动销率 -------------------------------------------------------------------------------------
+def _in_force_during(a: str, period: Period) -> str:
+    """SQL: agreement ``a`` was in force on some day of the period (:func:`distribution.agreement_rules.in_force`)."""
+    first, last = period.start.isoformat(), period.last_day.isoformat()
+    return (f"{a}.status IN ('active', 'expired', 'terminated') AND {a}.approved_at IS NOT NULL "
+            f"AND {a}.start_date <= '{last}' AND {a}.end_date >= '{first}' AND ({a}.status <> 'terminated' "
+            f"OR ({a}.terminated_on IS NOT NULL AND {a}.terminated_on > {a}.start_date "
+            f"AND {a}.terminated_on > '{first}'))")
+
+
 def listed_products(scope: Scope) -> set[int]:
     """Active products in scope that an agreement in force during the period authorises (the distributor's, when
     the scope has one)."""
-    period = scope.period
-    stmt = (select(Agreement.id, Agreement.status, Agreement.approved_at, Agreement.start_date, Agreement.end_date,
-                   Agreement.terminated_on)
-            .where(Agreement.start_date <= period.last_day, Agreement.end_date >= period.start,
-                   Agreement.approved_at.is_not(None)))
+    where = _in_force_during("a", scope.period)
     if scope.distributor_id:
-        stmt = stmt.where(Agreement.distributor_id == scope.distributor_id)
-    ids = [r.id for r in db.session.execute(stmt) if any(
-        in_force(r.status, True, r.start_date, r.end_date, r.terminated_on, day)
-        for day in (max(r.start_date, period.start), min(r.end_date, period.last_day)))]
-    if not ids:
-        return set()
-    products = select(Product.id).where(Product.active)
+        where += f" AND a.distributor_id = {int(scope.distributor_id)}"
+    products = "p.active"
     if scope.product_id:
-        products = products.where(Product.id == scope.product_id)
+        products += f" AND p.id = {int(scope.product_id)}"
     elif scope.product_line_id:
-        products = products.where(Product.product_line_id == scope.product_line_id)
-    direct = products.join(AgreementProduct, AgreementProduct.product_id == Product.id).where(
-        AgreementProduct.agreement_id.in_(ids))
-    by_line = products.join(AgreementProductLine, AgreementProductLine.product_line_id == Product.product_line_id
-                            ).where(AgreementProductLine.agreement_id.in_(ids))
-    return set(db.session.execute(direct).scalars()) | set(db.session.execute(by_line).scalars())
+        products += f" AND p.product_line_id = {int(scope.product_line_id)}"
+    return set(_execute(
+        f"SELECT p.id FROM product p JOIN agreement_product ap ON ap.product_id = p.id JOIN agreement a "
+        f"ON a.id = ap.agreement_id WHERE {products} AND {where} UNION SELECT p.id FROM product p "
+        f"JOIN agreement_product_line al ON al.product_line_id = p.product_line_id JOIN agreement a "
+        f"ON a.id = al.agreement_id WHERE {products} AND {where}", {}).scalars())
 
 
 def products_sold(scope: Scope, product_ids: set[int]) -> set[int]:

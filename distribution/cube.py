@@ -4,10 +4,10 @@ A slice is a handful of vector operations over every terminal (tens of thousands
 product / line × region × distributor × type × grade × period — costs the same. What is loaded stays cached in the
 process, each piece under a fingerprint checked on every use, so nothing stale is ever answered:
 
-* terminals (region, its parent and province, city, type, grade, weight, active, code): by count, highest id and
-  latest change of the terminal and region tables, and the configured weights;
-* target lists (year × product line → terminals): by count and highest id of the entries and the lists' changes;
-* products (their lines): by count and latest change;
+* terminals (region, its parent and province, city, type, grade, weight, active, code), target lists (year ×
+  product line → terminals) and products (their lines): by the master-data token a database trigger replaces on
+  every change of the terminal, region, target list, target list entry and product tables (row 2 of
+  ``coverage_state``), and the configured weights;
 * presence rows (:class:`distribution.models.coverage.CoveragePresence`): by the token every rollup change writes
   (:func:`distribution.rollups.touch_state`); per key, loaded when first asked for, least recently used dropped.
 
@@ -38,6 +38,19 @@ _store: dict = {}
 
 def _q(sql: str, params: dict | None = None):
     return db.session.execute(text(sql), params or {})
+
+
+def _columns(sql: str, params: dict, n: int) -> np.ndarray:
+    """An (rows × n) int64 array of the first ``n`` integer columns ``sql`` selects. On PostgreSQL the rows come
+    back as ``n`` arrays (array_agg: one row, converted in C), elsewhere row by row."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        names = [f"c{i}" for i in range(n)]
+        row = _q(f"SELECT {', '.join(f'array_agg({c})' for c in names)} FROM ({sql}) x", params).one()
+        if row[0] is None:
+            return np.zeros((0, n), np.int64)
+        return np.column_stack([np.array(col, dtype=np.int64) for col in row])
+    rows = _q(sql, params).tuples().all()
+    return np.array(rows, dtype=np.int64).reshape(-1, n)
 
 
 @dataclass
@@ -83,8 +96,8 @@ def _load_terminals() -> Terminals:
 
 def _load_targets() -> dict[int, dict[int, np.ndarray]]:
     """{year: {line id: terminal ids}} of the active target lists."""
-    rows = np.array(_q("SELECT tl.year, tl.product_line_id, e.terminal_id FROM target_list_entry e "
-                       "JOIN target_list tl ON tl.id = e.target_list_id WHERE tl.active").all(), dtype=np.int64)
+    rows = _columns("SELECT tl.year AS c0, tl.product_line_id AS c1, e.terminal_id AS c2 FROM target_list_entry e "
+                    "JOIN target_list tl ON tl.id = e.target_list_id WHERE tl.active", {}, 3)
     out: dict[int, dict[int, np.ndarray]] = {}
     if rows.size:
         for year, line in {(int(y), int(ln)) for y, ln in rows[:, :2]}:
@@ -113,13 +126,10 @@ class Cube:
 
     def __init__(self):
         weights = repr(sorted((current_app.config.get("COVERAGE_WEIGHTS") or {}).items()))
-        fp_t = tuple(_q("SELECT (SELECT count(*) FROM terminal), (SELECT max(id) FROM terminal), "
-                        "(SELECT max(updated_at) FROM terminal), (SELECT count(*) FROM region), "
-                        "(SELECT max(id) FROM region)").one()) + (weights,)
-        fp_l = tuple(_q("SELECT (SELECT count(*) FROM target_list_entry), (SELECT max(id) FROM target_list_entry), "
-                        "(SELECT count(*) FROM target_list), (SELECT max(updated_at) FROM target_list)").one())
-        fp_p = tuple(_q("SELECT count(*), max(updated_at) FROM product").one())
-        self.token = _q("SELECT token FROM coverage_state WHERE id = 1").scalar() or "none"
+        tokens = dict(_q("SELECT id, token FROM coverage_state WHERE id IN (1, 2)").all())
+        self.token = tokens.get(1) or "none"
+        master = (tokens.get(2) or "none", weights)
+        fp_t = fp_l = fp_p = master
         self.terminals: Terminals = _cached("terminals", fp_t, _load_terminals)
         self.target_lists = _cached("targets", fp_l, _load_targets)
         self.line_of = _cached("products", fp_p, _load_products)
@@ -154,21 +164,20 @@ class Cube:
         kind, ident = scope
         if not distributor_id:
             def load():
-                rows = np.array(_q("SELECT terminal_id, months FROM coverage_presence WHERE distributor_id = 0 "
-                                   "AND year = :y AND scope = :s AND scope_id = :i",
-                                   {"y": year, "s": kind, "i": ident}).all(), dtype=np.int64).reshape(-1, 2)
+                rows = _columns("SELECT terminal_id AS c0, months AS c1 FROM coverage_presence "
+                                "WHERE distributor_id = 0 AND year = :y AND scope = :s AND scope_id = :i",
+                                {"y": year, "s": kind, "i": ident}, 2)
                 return self._dense(rows[:, 0], rows[:, 1])
 
             return self._presence((0, year, kind, ident), load)
 
-        rows = self._presence(("d", distributor_id, year), lambda: np.array(
-            _q("SELECT terminal_id, scope_id, months FROM coverage_presence WHERE distributor_id = :d AND year = :y "
-               "AND scope = :s", {"d": distributor_id, "y": year, "s": ProductScope.PRODUCT.value}).all(),
-            dtype=np.int64).reshape(-1, 3))
+        rows = self._presence(("d", distributor_id, year), lambda: _columns(
+            "SELECT terminal_id AS c0, scope_id AS c1, months AS c2 FROM coverage_presence WHERE distributor_id = :d "
+            "AND year = :y AND scope = :s", {"d": distributor_id, "y": year, "s": ProductScope.PRODUCT.value}, 3))
         if kind == ProductScope.PRODUCT.value:
             pick = rows[:, 1] == ident
         elif kind == ProductScope.LINE.value:
-            pick = np.array([self.line_of.get(int(p)) == ident for p in rows[:, 1]], dtype=bool).reshape(-1)
+            pick = np.isin(rows[:, 1], [p for p, line in self.line_of.items() if line == ident])
         else:
             pick = np.ones(len(rows), bool)
         return self._dense(rows[pick, 0], rows[pick, 2])

@@ -211,10 +211,17 @@ def rebuild_rollups() -> RebuildResult:
     lock_years(int(y) for y in years)
     for table in ("coverage_presence", "coverage_sales"):
         _run(f"TRUNCATE {table}" if _pg() else f"DELETE FROM {table}")
+    if _pg():  # building an index once is much cheaper than maintaining it row by row (TRUNCATE locked the table)
+        _run("ALTER TABLE coverage_presence DROP CONSTRAINT pk_coverage_presence")
+        _run("DROP INDEX ix_coverage_presence_terminal_year")
     sales = _run(_sales_rows(""))
     presence = _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows('')}")
     for sql in _any_rows(""):
         presence += _run(sql)
+    if _pg():
+        _run("ALTER TABLE coverage_presence ADD CONSTRAINT pk_coverage_presence "
+             "PRIMARY KEY (distributor_id, year, scope, scope_id, terminal_id)")
+        _run("CREATE INDEX ix_coverage_presence_terminal_year ON coverage_presence (terminal_id, year)")
     if _pg():
         db.session.execute(text("ANALYZE coverage_presence"))
         db.session.execute(text("ANALYZE coverage_sales"))
