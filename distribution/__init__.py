@@ -10,9 +10,13 @@ bp = Blueprint("distribution", __name__, url_prefix="/distribution", template_fo
 
 def init_app(app, api) -> None:
     """Register this package's pages, API and tasks with the app."""
+    from app.cli import drp_cli
     from distribution import (  # noqa: F401
         agreement_api,
         agreement_views,
+        coverage_api,
+        coverage_cli,
+        coverage_views,
         demo,
         models,
         order_api,
@@ -32,4 +36,7 @@ def init_app(app, api) -> None:
     api.register_blueprint(agreement_api.blp, name="api_agreement")
     api.register_blueprint(pricing_api.blp, name="api_pricing")
     api.register_blueprint(order_api.blp, name="api_order")
+    api.register_blueprint(coverage_api.blp, name="api_coverage")
+    for command in coverage_cli.COMMANDS:
+        drp_cli.add_command(command)
     demo.register()  # the demo prices and agreements, seeded by `flask drp seed-demo`
