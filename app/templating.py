@@ -32,6 +32,8 @@ NAV = [
     ("masterdata.list_records", {"name": "regions"}, _l("Regions"), ("admin", "channel_manager", "viewer")),
     ("masterdata.list_records", {"name": "product_lines"}, _l("Product lines"), ("admin", "channel_manager")),
     ("distribution.prices_home", {}, _l("Prices"), ("admin", "channel_manager", "finance", "viewer", "distributor")),
+    ("distribution.coverage_dashboard", {}, _l("Coverage"), ("admin", "channel_manager", "finance", "viewer")),
+    ("distribution.my_360", {}, _l("My 360° view"), ("distributor",)),
     ("credit.dashboard", {}, _l("Credit"), ("admin", "channel_manager", "finance", "viewer")),
     ("credit.dashboard", {}, _l("My credit"), ("distributor",)),
     ("auth.users", {}, _l("Users"), ("admin",)),
