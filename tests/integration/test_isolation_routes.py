@@ -27,6 +27,7 @@ MARKERS = ("ISO-B", "乙方秘密医药", "T-SECRET", "秘密终端", "userb-sec
 MARKERS = MARKERS + ("LOT-SECRET-B",)  # inventory: a lot only B holds
 MARKERS = MARKERS + ("INV-SECRET-B", "SO-SECRET-B")  # credit: B's invoice and held order
 MARKERS = MARKERS + ("SECRET-ORDER",)  # orders: B's order (its note)
+MARKERS = MARKERS + ("SECRET-SELLOUT",)  # coverage: B's channel-data file (its name), its rollups and flags
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout", "api-docs.openapi_json"}
 
 
@@ -51,7 +52,26 @@ def world(db_session, make_distributor, make_terminal, make_user, make_product_l
     return {"a": a, "b": b, "terminal": terminal, "tl": tl, "pl": pl, "user_a": user_a, "user_b": user_b,
             "token_b": token_b, "loc_b": loc_b,
             **_stock_world(db_session, pl, loc_b, terminal), **prices, **agreements, **_credit_world(b),
-            **_order_world(b, make_user)}
+            **_order_world(b, make_user), **_coverage_world(db_session, b, terminal, make_terminal)}
+
+
+def _coverage_world(db_session, b, terminal, make_terminal):
+    """B's sell-out file (the secret terminal, and one outside its territory: a diversion flag), through the
+    facts-changed seam, and a monthly channel report."""
+    from datetime import date
+
+    from sqlalchemy import select as sel
+
+    from app.models import Product
+    from distribution.channel_reports import generate_report
+    from tests.integration.distribution.coverage_world import fact, load_sell_out
+
+    product = db_session.execute(sel(Product).where(Product.code == "ISO-PX")).scalar_one()
+    far = make_terminal(code="T-SECRET-JS", name="秘密终端江苏", region_code="320102")
+    load_sell_out(db_session, b, date(2026, 5, 1), [fact(terminal, product, 7, date(2026, 5, 3)),
+                                                     fact(far, product, 3, date(2026, 5, 4))],
+                  filename="SECRET-SELLOUT-乙方流向.xlsx")
+    return {"report": generate_report("2026-05", "iso-test")}
 
 
 def _credit_world(b):
@@ -187,6 +207,8 @@ def _urls(app, world):
                 values["order_id"] = world["order_b"].id
             if "order_ref" in args:  # credit's hold queue names orders by number
                 values["order_ref"] = world["order_b"].number
+            if "report_id" in args:
+                values["report_id"] = world["report"].id
             yield rule, values
 
 
@@ -299,6 +321,7 @@ def test_admin_crawl_finds_the_markers(app, db_session, login, world):
     assert {"ISO-B", "T-SECRET", "SECRET-TL", "WH-ISO-B", "SECRET-PRICE", "66.6666", "SECRET-AGREEMENT"} <= found
     assert "LOT-SECRET-B" in found
     assert {"INV-SECRET-B", "SO-SECRET-B"} <= found
+    assert "SECRET-SELLOUT" in found  # B's file: on its 360° page and in the diversion list
 
 
 def test_distributor_cannot_change_others_anywhere(app, db_session, login, world):
