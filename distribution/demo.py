@@ -347,7 +347,55 @@ def seed_agreement_demo(seed: int, today: date) -> str:
             f"{time.perf_counter() - started:.1f} s")
 
 
+# -- coverage: the demo's reported sell-out as channel-data submissions ---------------------------------------------
+def seed_coverage_demo(seed: int, today: date) -> str:
+    """The demo stock's sell-out to terminals (inventory's ledger) reported back as channel data: one loaded, current
+    sell-out submission per distributor and month with a fact per movement, then the coverage rollups and
+    diversion flags built from them. Nothing when any sell-out submission exists (ingestion's demo, or a second
+    run). This is demo data shaped like ingestion's output (the contract of ingestion.models), not an ingestion."""
+    import hashlib
+
+    from sqlalchemy import insert
+
+    from distribution.metrics import add_months
+    from distribution.rollups import rebuild_rollups
+    from ingestion.models import RawFile, SellOutFact, Submission
+
+    started = time.perf_counter()
+    if db.session.execute(select(Submission.id).where(Submission.kind == "sell_out").limit(1)).first():
+        return "coverage: sell-out submissions already present; nothing added"
+    moves = db.session.execute(
+        select(StockMovement.from_distributor_id, StockMovement.business_date, StockMovement.terminal_id,
+               Lot.product_id, Lot.id, Lot.lot_no, Lot.expires_on, StockMovement.quantity)
+        .join(Lot, Lot.id == StockMovement.lot_id)
+        .where(StockMovement.kind == "sell_out", StockMovement.terminal_id.is_not(None),
+               StockMovement.from_distributor_id.is_not(None))
+        .order_by(StockMovement.from_distributor_id, StockMovement.business_date, StockMovement.id)).all()
+    by_file: dict[tuple[int, date], list] = defaultdict(list)
+    for m in moves:
+        by_file[m[0], m[1].replace(day=1)].append(m)
+    for (d_id, start), rows in sorted(by_file.items()):
+        digest = hashlib.sha256(f"demo-sell-out:{seed}:{d_id}:{start}".encode()).hexdigest()
+        raw = RawFile(sha256=digest, size=len(rows) * 80, storage_path=f"demo/{digest}")
+        end = date.fromordinal(add_months(start, 1).toordinal() - 1)
+        sub = Submission(distributor_id=d_id, kind="sell_out", period_kind="month", period_start=start,
+                         period_end=end, version=1, is_current=True, status="loaded", raw_file=raw,
+                         filename=f"流向-{start:%Y%m}-{d_id}.xlsx", source="upload", rows_read=len(rows),
+                         rows_accepted=len(rows), processed_at=None)
+        db.session.add(sub)
+        db.session.flush()
+        db.session.execute(insert(SellOutFact), [
+            {"submission_id": sub.id, "distributor_id": d_id, "source_row": i + 2, "business_date": day,
+             "terminal_id": t_id, "product_id": p_id, "lot_id": lot_id, "lot_no": lot_no, "expires_on": exp,
+             "quantity": qty} for i, (_d, day, t_id, p_id, lot_id, lot_no, exp, qty) in enumerate(rows)])
+    result = rebuild_rollups()
+    return (f"coverage: {len(by_file)} sell-out submissions with {len(moves)} lines (from the demo's sell-out), "
+            f"{result.presence_rows} presence rows, {result.flags} diversion flags; "
+            f"{time.perf_counter() - started:.1f} s")
+
+
 def register() -> None:
     """Have ``flask drp seed-demo`` seed the demo prices and agreements too (called from ``distribution.init_app``)."""
     register_demo_extension(seed_price_demo)
     register_demo_extension(seed_agreement_demo)
+    register_demo_extension(seed_coverage_demo)

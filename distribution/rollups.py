@@ -100,18 +100,22 @@ _COLS = "distributor_id, year, scope, scope_id, terminal_id, months"
 
 
 def _any_rows(where: str) -> list[str]:
-    """"Any distributor" rows (distributor_id 0) of the three scopes, each the OR of the distributors' product rows
-    ``where`` picks (a product's, a line's products', every product's)."""
-    src = (f"FROM coverage_presence cp JOIN product p ON p.id = cp.scope_id WHERE cp.distributor_id <> 0 "
-           f"AND cp.scope = {ProductScope.PRODUCT.value} {where}")
+    """"Any distributor" rows (distributor_id 0) of the three scopes: a product's is the OR of the distributors'
+    product rows ``where`` picks; a line's and all products' are then the OR of those product rows (fewer rows to
+    read than every distributor's again)."""
     having = f"HAVING {bit_or('cp.months')} <> 0"
+    product = ProductScope.PRODUCT.value
     return [
-        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.PRODUCT.value}, cp.scope_id, "
-        f"cp.terminal_id, {bit_or('cp.months')} {src} GROUP BY cp.year, cp.scope_id, cp.terminal_id {having}",
+        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {product}, cp.scope_id, cp.terminal_id, "
+        f"{bit_or('cp.months')} FROM coverage_presence cp WHERE cp.distributor_id <> 0 AND cp.scope = {product} "
+        f"{where} GROUP BY cp.year, cp.scope_id, cp.terminal_id {having}",
         f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.LINE.value}, p.product_line_id, "
-        f"cp.terminal_id, {bit_or('cp.months')} {src} GROUP BY cp.year, p.product_line_id, cp.terminal_id {having}",
+        f"cp.terminal_id, {bit_or('cp.months')} FROM coverage_presence cp JOIN product p ON p.id = cp.scope_id "
+        f"WHERE cp.distributor_id = 0 AND cp.scope = {product} {where} "
+        f"GROUP BY cp.year, p.product_line_id, cp.terminal_id {having}",
         f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.ALL.value}, 0, cp.terminal_id, "
-        f"{bit_or('cp.months')} {src} GROUP BY cp.year, cp.terminal_id {having}",
+        f"{bit_or('cp.months')} FROM coverage_presence cp WHERE cp.distributor_id = 0 AND cp.scope = {product} "
+        f"{where} GROUP BY cp.year, cp.terminal_id {having}",
     ]
 
 
@@ -172,21 +176,30 @@ def _refresh_sales(d: int, months: list[date]) -> None:
     _run(_sales_rows(f"AND f.distributor_id = {d} {_month_ranges(months)}"))
 
 
+def _touched_terminals(own: str, touched: int) -> set[int]:
+    return set(db.session.execute(text(f"SELECT terminal_id FROM coverage_presence WHERE {own} "
+                                       f"AND (months & {touched}) <> 0")).scalars())
+
+
 def _refresh_presence(d: int, year: int, months: list[date]) -> None:
     """Clear the touched months' bits of the distributor's product rows of ``year`` and set them again from the
-    facts; then rebuild the "any distributor" rows of every terminal it has a row for, and drop rows left empty."""
+    facts; then rebuild the "any distributor" rows of the terminals whose bits were or are set in those months, and
+    drop rows left empty."""
     touched = months_mask(year, months)
     own = f"year = {year} AND distributor_id = {d} AND scope = {ProductScope.PRODUCT.value}"
+    terminals = _touched_terminals(own, touched)
     _run(f"UPDATE coverage_presence SET months = months & {FULL_MASK & ~touched} "
          f"WHERE {own} AND (months & {touched}) <> 0")
     facts = f"AND f.distributor_id = {d} {_month_ranges(months)}"
     _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows(facts)} "
          f"ON CONFLICT (distributor_id, year, scope, scope_id, terminal_id) "
          f"DO UPDATE SET months = coverage_presence.months | excluded.months")
-    terminals = f"SELECT terminal_id FROM coverage_presence WHERE {own}"
-    _run(f"DELETE FROM coverage_presence WHERE year = {year} AND distributor_id = 0 AND terminal_id IN ({terminals})")
-    for sql in _any_rows(f"AND cp.year = {year} AND cp.terminal_id IN ({terminals})"):
-        _run(sql)
+    terminals |= _touched_terminals(own, touched)
+    if terminals:
+        listed = ", ".join(str(int(t)) for t in sorted(terminals))
+        _run(f"DELETE FROM coverage_presence WHERE distributor_id = 0 AND year = {year} AND terminal_id IN ({listed})")
+        for sql in _any_rows(f"AND cp.year = {year} AND cp.terminal_id IN ({listed})"):
+            _run(sql)
     _run(f"DELETE FROM coverage_presence WHERE {own} AND months = 0")
 
 

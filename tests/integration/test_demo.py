@@ -550,3 +550,25 @@ def test_agreements_in_expected_states(seeded):
     one = next(p for p in _all(Product) if p.product_line_id == line.id and p.active)
     assert agreements.agreement_in_force(a.distributor, one, today).id == a.id
     assert agreements.is_authorised(a.distributor, one, today, terminal_region=a.distributor.region)
+
+
+# -- the extensions: coverage (distribution.demo) ------------------------------------------------------------------
+def test_coverage_demo_reports_the_sell_out_and_the_dashboard_has_numbers(seeded):
+    from app import clock
+    from app.extensions import db
+    from distribution import coverage
+    from distribution.metrics import Period, add_months
+    from ingestion.models import SellOutFact, Submission
+    from inventory.models import StockMovement
+
+    assert "coverage:" in seeded.first and "sell-out submissions already present" in seeded.second
+    sold = db.session.execute(select(func.sum(StockMovement.quantity)).where(StockMovement.kind == "sell_out")
+                              ).scalar_one()
+    reported = db.session.execute(select(func.sum(SellOutFact.quantity))).scalar_one()
+    assert sold == reported  # every demo sell-out movement reported once
+    assert db.session.execute(select(func.count()).select_from(Submission)
+                              .where(Submission.is_current)).scalar_one() >= 50
+    month = add_months(clock.today().replace(day=1), -1)
+    n = coverage.slice_numbers(coverage.Scope(Period("month", month)))
+    assert n.targets > 500 and 0 < n.bought < n.targets and n.listing_rate is not None
+    assert n.coverage is not None and n.target_cities > 10
