@@ -22,6 +22,11 @@ def pct(value: Decimal | None) -> str:
     return "—" if value is None else f"{value}%"
 
 
+def rate_text(value: Decimal | None) -> str:
+    """A rate for a chart label (the chart adds the unit)."""
+    return "—" if value is None else str(value)
+
+
 # -- the tables ---------------------------------------------------------------------------------------------------
 def kpis(n: metrics.SliceNumbers, window: int) -> list[tuple[str, str, str, str]]:
     """(definition key, label, value, detail) of the dashboard's cards."""

@@ -92,7 +92,7 @@ def coverage_dashboard():
     bars = charts.bar_chart(
         [(r.name, r.listing_rate, url_for(".coverage_dashboard", **f.args(region=r.code)) if child and child < 3
           else url_for(".coverage_terminals", **f.args(region=r.code))) for r in regions],
-        title=_("Listing rate by region"), unit="%", label_width=120)
+        title=_("Listing rate by region"), unit="%", label_width=120, value_format=reports.rate_text)
     return render_template("distribution/coverage_dashboard.html", scope=scope, numbers=numbers,
                            kpis=reports.kpis(numbers, scope.period.window), points=points, regions=regions,
                            trend_chart=trend_chart, flow_chart=flow_chart, bars=bars, child_level=child,

@@ -133,10 +133,16 @@ def _orders_sheet(data: dict):
         [o.number, o.on_date, data["status_label"](o.status), o.total] for o in data["orders"]]
 
 
+def aging_label(key: str) -> str:
+    return {"current": _("Not yet due"), "1-30": _("1–30 days"), "31-60": _("31–60 days"), "61-90": _("61–90 days"),
+            "90+": _("Over 90 days")}.get(key, key)
+
+
 def _receivables(ctx: Context) -> dict:
     from credit import services as credit
 
-    return {"aging": credit.aging(ctx.distributor), "items": credit.open_items(ctx.distributor)[:15]}
+    return {"aging": credit.aging(ctx.distributor), "items": credit.open_items(ctx.distributor)[:15],
+            "label": aging_label}
 
 
 def _receivables_sheet(data: dict):
