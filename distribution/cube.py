@@ -30,7 +30,7 @@ from distribution import metrics
 from distribution.models.coverage import ProductScope
 
 TYPE_CODES = {"hospital": 0, "pharmacy": 1, "clinic": 2, "other": 3}
-MAX_PRESENCE_KEYS = 512
+MAX_PRESENCE_KEYS = 256  # × (terminals × 2 bytes): about 30 MB per process at 60,000 terminals
 
 _lock = threading.Lock()
 _store: dict = {}
@@ -154,9 +154,9 @@ class Cube:
         return value
 
     def _dense(self, terminals: np.ndarray, months: np.ndarray) -> np.ndarray:
-        out = np.zeros(self.n, np.int64)
+        out = np.zeros(self.n, np.int16)  # 12 month bits
         keep = terminals < self.n
-        np.bitwise_or.at(out, terminals[keep], months[keep])
+        np.bitwise_or.at(out, terminals[keep], months[keep].astype(np.int16))
         return out
 
     def months(self, distributor_id: int, year: int, scope: tuple[int, int]) -> np.ndarray:
