@@ -374,20 +374,22 @@ def seed_coverage_demo(seed: int, today: date) -> str:
     by_file: dict[tuple[int, date], list] = defaultdict(list)
     for m in moves:
         by_file[m[0], m[1].replace(day=1)].append(m)
+    files = []
     for (d_id, start), rows in sorted(by_file.items()):
         digest = hashlib.sha256(f"demo-sell-out:{seed}:{d_id}:{start}".encode()).hexdigest()
         raw = RawFile(sha256=digest, size=len(rows) * 80, storage_path=f"demo/{digest}")
         end = date.fromordinal(add_months(start, 1).toordinal() - 1)
-        sub = Submission(distributor_id=d_id, kind="sell_out", period_kind="month", period_start=start,
-                         period_end=end, version=1, is_current=True, status="loaded", raw_file=raw,
-                         filename=f"流向-{start:%Y%m}-{d_id}.xlsx", source="upload", rows_read=len(rows),
-                         rows_accepted=len(rows), processed_at=None)
-        db.session.add(sub)
-        db.session.flush()
-        db.session.execute(insert(SellOutFact), [
-            {"submission_id": sub.id, "distributor_id": d_id, "source_row": i + 2, "business_date": day,
-             "terminal_id": t_id, "product_id": p_id, "lot_id": lot_id, "lot_no": lot_no, "expires_on": exp,
-             "quantity": qty} for i, (_d, day, t_id, p_id, lot_id, lot_no, exp, qty) in enumerate(rows)])
+        files.append((Submission(distributor_id=d_id, kind="sell_out", period_kind="month", period_start=start,
+                                 period_end=end, version=1, is_current=True, status="loaded", raw_file=raw,
+                                 filename=f"流向-{start:%Y%m}-{d_id}.xlsx", source="upload", rows_read=len(rows),
+                                 rows_accepted=len(rows)), rows))
+    db.session.add_all([sub for sub, _rows in files])
+    db.session.flush()
+    db.session.execute(insert(SellOutFact), [
+        {"submission_id": sub.id, "distributor_id": sub.distributor_id, "source_row": i + 2, "business_date": day,
+         "terminal_id": t_id, "product_id": p_id, "lot_id": lot_id, "lot_no": lot_no, "expires_on": exp,
+         "quantity": qty}
+        for sub, rows in files for i, (_d, day, t_id, p_id, lot_id, lot_no, exp, qty) in enumerate(rows)])
     result = rebuild_rollups()
     return (f"coverage: {len(by_file)} sell-out submissions with {len(moves)} lines (from the demo's sell-out), "
             f"{result.presence_rows} presence rows, {result.flags} diversion flags; "
