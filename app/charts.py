@@ -3,7 +3,8 @@
 :func:`bar_chart` draws a horizontal bar chart from ``(label, value)`` pairs (or ``(label, value, href)`` for
 drill-down links). The SVG is accessible: ``role="img"`` with a ``<title>`` and a ``<desc>`` listing every value,
 each bar has its own ``<title>`` (a tooltip on hover), and values are printed beside the bars, so nothing depends on
-colour. Every label and value is escaped. Reusable by any page (analytics, dashboards).
+colour. Every label and value is escaped. :func:`line_chart` draws trends (one line per series, a tooltip per point,
+a legend). Reusable by any page (analytics, dashboards) and, rendered by a browser or embedded, by reports.
 """
 
 from __future__ import annotations
@@ -80,5 +81,76 @@ def bar_chart(items: Sequence[tuple], *, title: str, unit: str = "", width: int 
         if href:
             bar = f'<a href="{escape(href)}">{bar}</a>'
         parts.append(bar)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+PALETTE = ("#0d6efd", "#198754", "#fd7e14", "#6f42c1", "#dc3545", "#20c997")
+
+
+def line_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence]], *, title: str, unit: str = "",
+               width: int = 640, height: int = 220, value_format: Callable | None = None,
+               max_value: float | None = None) -> Markup:
+    """An inline, accessible line chart (SVG markup): one x position per label, one line per ``(name, values)``
+    series (a value of None leaves a gap). Each point has a ``<title>`` tooltip; the ``<desc>`` lists every value;
+    a legend names the series, so nothing depends on colour alone. ``max_value`` fixes the top of the y axis (e.g.
+    100 for percentages); otherwise the largest value."""
+    fmt = value_format or default_format
+    chart_id = f"chart-{next(_ids)}"
+    left, right, top, bottom = 44, 12, 10, 40
+    plot_w, plot_h = max(width - left - right, 40), max(height - top - bottom, 40)
+    values = [_number(v) for _, vs in series for v in vs if v is not None]
+    top_value = max_value if max_value is not None else max(values, default=0.0)
+    top_value = top_value or 1.0
+    n = max(len(labels), 1)
+
+    def x(i: int) -> float:
+        return left + (plot_w * (i + 0.5) / n)
+
+    def y(v) -> float:
+        return top + plot_h - max(min(_number(v), top_value), 0.0) / top_value * plot_h
+
+    desc = "; ".join(f"{name}: " + ", ".join(f"{lab} {fmt(v)}{unit}" for lab, v in zip(labels, vs, strict=False))
+                     for name, vs in series) or "—"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="drp-chart drp-line-chart" id="{chart_id}" role="img" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" viewBox="0 0 {width} {height}" width="100%" '
+        f'style="max-width:{width}px" preserveAspectRatio="xMinYMin meet" font-family="sans-serif" font-size="11">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
+    ]
+    for frac in (0, 0.5, 1):
+        gy = top + plot_h - frac * plot_h
+        parts.append(f'<line x1="{left}" y1="{gy:.1f}" x2="{left + plot_w}" y2="{gy:.1f}" stroke="#dee2e6"/>'
+                     f'<text x="{left - 4}" y="{gy + 4:.1f}" text-anchor="end" fill="#6c757d">'
+                     f'{escape(fmt(top_value * frac))}{escape(unit)}</text>')
+    step = max(1, (n + 11) // 12)
+    for i, lab in enumerate(labels):
+        if i % step == 0:
+            parts.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 14}" text-anchor="middle" fill="#212529">'
+                         f'{escape(str(lab))}</text>')
+    for k, (name, vs) in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        runs, run = [], []
+        for i, v in enumerate(vs):
+            if v is None:
+                if run:
+                    runs.append(run)
+                run = []
+            else:
+                run.append((x(i), y(v)))
+        if run:
+            runs.append(run)
+        for r in runs:
+            points = " ".join(f"{px:.1f},{py:.1f}" for px, py in r)
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        for i, v in enumerate(vs):
+            if v is not None:
+                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"><title>'
+                             f'{escape(name)} {escape(str(labels[i]))}: {escape(fmt(v))}{escape(unit)}</title>'
+                             f'</circle>')
+        lx = left + k * 150
+        parts.append(f'<rect x="{lx}" y="{height - 14}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{lx + 14}" y="{height - 5}" fill="#212529">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

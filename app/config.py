@@ -124,6 +124,14 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                     "task": "inventory.tasks.scan_near_expiry",
                     "schedule": crontab(hour=6, minute=5),
                 },
+                "coverage-rollups-rebuild": {  # the coverage rollups and diversion flags from the current facts
+                    "task": "distribution.tasks.rebuild_coverage_rollups",
+                    "schedule": crontab(hour=2, minute=30),
+                },
+                "monthly-channel-report": {  # the channel report (PDF) of the month before
+                    "task": "distribution.tasks.monthly_channel_report",
+                    "schedule": crontab(day_of_month=1, hour=7, minute=0),
+                },
                 "credit-overdue-holds": {  # hold distributors with invoices overdue past the grace days
                     "task": "credit.tasks.apply_overdue_holds",
                     "schedule": crontab(hour=0, minute=30),

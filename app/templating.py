@@ -15,6 +15,7 @@ STAFF = ("admin", "channel_manager", "finance", "viewer")
 GROUPS = {
     "channel": _l("Channel"),
     "stock": _l("Stock"),
+    "analytics": _l("Analytics"),
     "finance": _l("Finance"),
     "master": _l("Master data"),
     "admin": _l("Administration"),
@@ -34,6 +35,8 @@ NAV = [
     ("stock", "inventory.near_expiry", {}, _l("Near expiry"), ALL),
     ("stock", "inventory.trace_search", {}, _l("Recall trace"), STAFF),
     ("stock", "masterdata.list_records", {"name": "locations"}, _l("Stock locations"), ALL),
+    ("analytics", "distribution.coverage_dashboard", {}, _l("Coverage"), STAFF),
+    ("analytics", "distribution.my_360", {}, _l("My 360° view"), ("distributor",)),
     ("finance", "credit.dashboard", {}, _l("Credit"), STAFF),
     ("finance", "credit.dashboard", {}, _l("My credit"), ("distributor",)),
     ("master", "masterdata.list_records", {"name": "products"}, _l("Products"), ALL),

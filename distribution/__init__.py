@@ -1,5 +1,5 @@
 """The `distribution` domain package (see ../shared/DESIGN.md §2): agreements, price lists, orders, returns and
-recalls."""
+recalls, and the coverage analytics (rollups, dashboard, diversion, the distributor 360° page)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ bp = Blueprint("distribution", __name__, url_prefix="/distribution", template_fo
 
 def init_app(app, api) -> None:
     """Register this package's pages, API and tasks with the app."""
+    from app.cli import drp_cli
     from distribution import (  # noqa: F401
         agreement_api,
         agreement_views,
+        coverage_api,
+        coverage_cli,
+        coverage_views,
         demo,
         models,
         order_api,
@@ -25,12 +29,18 @@ def init_app(app, api) -> None:
         tasks,
     )
     from distribution.price_lists import lot_supply_values
+    from distribution.rollups import refresh_rollups
+    from ingestion.hooks import on_facts_changed
     from inventory.expiry import set_unit_value_source
 
     set_unit_value_source(lot_supply_values)  # near-expiry stock is valued at the tier-1 supply price
+    on_facts_changed(refresh_rollups)  # coverage rollups follow every sell-out load, in the load's transaction
     app.register_blueprint(bp)
     api.register_blueprint(agreement_api.blp, name="api_agreement")
     api.register_blueprint(pricing_api.blp, name="api_pricing")
     api.register_blueprint(order_api.blp, name="api_order")
     api.register_blueprint(return_api.blp, name="api_return")
+    api.register_blueprint(coverage_api.blp, name="api_coverage")
+    for command in coverage_cli.COMMANDS:
+        drp_cli.add_command(command)
     demo.register()  # the demo prices and agreements, seeded by `flask drp seed-demo`

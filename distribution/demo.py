@@ -35,7 +35,7 @@ from sqlalchemy.orm import aliased
 from app.demo import DEMO_USERS, register_demo_extension
 from app.extensions import db
 from app.masterdata.resources import can_ship_to
-from app.models import Distributor, Product, ProductLine, Region, User
+from app.models import Distributor, Product, ProductLine, Region, Terminal, User
 from app.tenancy import acting_as, actor_for_user
 from distribution import agreements
 from distribution import price_lists as prices
@@ -347,6 +347,73 @@ def seed_agreement_demo(seed: int, today: date) -> str:
             f"{time.perf_counter() - started:.1f} s")
 
 
+# -- coverage: the demo's reported sell-out as channel-data submissions ---------------------------------------------
+def seed_coverage_demo(seed: int, today: date) -> str:
+    """The rest of the demo stock's sell-out to terminals (inventory's ledger) reported back as channel data, then
+    the coverage rollups and diversion flags built from every current sell-out submission.
+
+    Ingestion's demo runs a few distributors' files through the real pipeline (those sell-out lines never reach the
+    ledger directly); every other distributor × month of ledger sell-out becomes one loaded, current submission
+    here, with a real CSV of its lines in the raw-file store and a fact per line, shaped like ingestion's output
+    (the contract of ingestion.models) without going through the pipeline (whose stock posting the ledger already
+    has). A distributor × month that already has a sell-out submission is left alone, so a second run adds
+    nothing."""
+    import csv
+    import io
+
+    from sqlalchemy import insert
+
+    from distribution.metrics import add_months
+    from distribution.rollups import rebuild_rollups
+    from ingestion import store
+    from ingestion.models import RawFile, SellOutFact, Submission
+
+    started = time.perf_counter()
+    reported = set(tuple(r) for r in db.session.execute(select(Submission.distributor_id, Submission.period_start)
+                                      .where(Submission.kind == "sell_out")).all())
+    moves = db.session.execute(
+        select(StockMovement.from_distributor_id, StockMovement.business_date, StockMovement.terminal_id,
+               Lot.product_id, Lot.id, Lot.lot_no, Lot.expires_on, StockMovement.quantity, Terminal.code,
+               Terminal.name, Product.code, Product.generic_name, Product.specification, Product.base_unit)
+        .join(Lot, Lot.id == StockMovement.lot_id).join(Product, Product.id == Lot.product_id)
+        .join(Terminal, Terminal.id == StockMovement.terminal_id)
+        .where(StockMovement.kind == "sell_out", StockMovement.terminal_id.is_not(None),
+               StockMovement.from_distributor_id.is_not(None))
+        .order_by(StockMovement.from_distributor_id, StockMovement.business_date, StockMovement.id)).all()
+    by_file: dict[tuple[int, date], list] = defaultdict(list)
+    for m in moves:
+        if (m[0], m[1].replace(day=1)) not in reported:
+            by_file[m[0], m[1].replace(day=1)].append(m)
+    files = []
+    for (d_id, start), rows in sorted(by_file.items()):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(("销售日期", "客户编码", "客户名称", "产品编码", "产品名称", "规格", "批号", "有效期至", "数量",
+                         "单位"))
+        writer.writerows((r[1].isoformat(), r[8], r[9], r[10], r[11], r[12], r[5], r[6].isoformat(), r[7], r[13])
+                         for r in rows)
+        stored = store.put(io.BytesIO(out.getvalue().encode("utf-8-sig")))
+        raw = RawFile(sha256=stored.sha256, size=stored.size, storage_path=stored.storage_path)
+        end = date.fromordinal(add_months(start, 1).toordinal() - 1)
+        files.append((Submission(distributor_id=d_id, kind="sell_out", period_kind="month", period_start=start,
+                                 period_end=end, version=1, is_current=True, status="loaded", raw_file=raw,
+                                 filename=f"流向-{start:%Y%m}-{d_id}.csv", source="upload", rows_read=len(rows),
+                                 rows_accepted=len(rows)), rows))
+    db.session.add_all([sub for sub, _rows in files])
+    db.session.flush()
+    lines = [{"submission_id": sub.id, "distributor_id": sub.distributor_id, "source_row": i + 2,
+              "business_date": r[1], "terminal_id": r[2], "product_id": r[3], "lot_id": r[4], "lot_no": r[5],
+              "expires_on": r[6], "quantity": r[7]}
+             for sub, rows in files for i, r in enumerate(rows)]
+    if not lines:
+        return "coverage: every distributor × month with sell-out is reported already; nothing added"
+    db.session.execute(insert(SellOutFact), lines)
+    result = rebuild_rollups()  # ingestion's loads kept the rollups themselves; these facts bypassed the seam
+    return (f"coverage: {len(files)} more sell-out submissions with {len(lines)} lines (the demo's sell-out of "
+            f"distributors that send no files), {result.presence_rows} presence rows, {result.flags} diversion "
+            f"flags; {time.perf_counter() - started:.1f} s")
+
+
 def register() -> None:
     """Have ``flask drp seed-demo`` seed the demo prices, agreements, returns and a recall too (called from
     ``distribution.init_app``)."""
@@ -355,3 +422,4 @@ def register() -> None:
     register_demo_extension(seed_price_demo)
     register_demo_extension(seed_agreement_demo)
     register_demo_extension(seed_return_demo)  # after the agreements: it ships real orders to ZJ101
+    register_demo_extension(seed_coverage_demo)

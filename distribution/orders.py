@@ -556,17 +556,31 @@ def _lots(ids: set[int]) -> dict:
 
 
 # -- sell-in (for agreements' achievement) ------------------------------------------------------------------------
+def _shipped(*cols, start: date, end: date):
+    """A SELECT of ``cols`` over the shipped order lines dated within [start, end] (at the invoiced order price)."""
+    return (select(*cols, func.sum(ShipmentLine.amount), func.sum(ShipmentLine.quantity))
+            .join(ShipmentLine, ShipmentLine.shipment_id == Shipment.id)
+            .join(OrderLine, OrderLine.id == ShipmentLine.order_line_id)
+            .join(Product, Product.id == OrderLine.product_id)
+            .where(Shipment.on_date >= start, Shipment.on_date <= end))
+
+
 def shipped_lines(distributor_id: int, start: date, end: date):
     """(shipment date, product id, product line id, amount, base quantity) of every shipped line of the distributor
     dated within [start, end] (one row per shipment line, at the invoiced order price)."""
     return db.session.execute(
-        select(Shipment.on_date, Product.id, Product.product_line_id, func.sum(ShipmentLine.amount),
-               func.sum(ShipmentLine.quantity))
-        .join(ShipmentLine, ShipmentLine.shipment_id == Shipment.id)
-        .join(OrderLine, OrderLine.id == ShipmentLine.order_line_id)
-        .join(Product, Product.id == OrderLine.product_id)
-        .where(Shipment.distributor_id == distributor_id, Shipment.on_date >= start, Shipment.on_date <= end)
+        _shipped(Shipment.on_date, Product.id, Product.product_line_id, start=start, end=end)
+        .where(Shipment.distributor_id == distributor_id)
         .group_by(Shipment.on_date, Product.id, Product.product_line_id, OrderLine.id)
+    ).all()
+
+
+def shipped_totals(start: date, end: date):
+    """(distributor id, product id, product line id, amount, base quantity) shipped within [start, end], summed per
+    distributor and product: the sell-in of every distributor at once (coverage analytics)."""
+    return db.session.execute(
+        _shipped(Shipment.distributor_id, Product.id, Product.product_line_id, start=start, end=end)
+        .group_by(Shipment.distributor_id, Product.id, Product.product_line_id)
     ).all()
 
 

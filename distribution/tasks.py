@@ -1,6 +1,7 @@
 """Celery tasks of `distribution`: thin wrappers that open a unit of work, call a service, commit.
 
-Scheduled daily by the beat schedule in app.config (``agreement-expiry``, ``agreement-gaps-scan``).
+Scheduled by the beat schedule in app.config (``agreement-expiry``, ``agreement-gaps-scan`` daily,
+``coverage-rollups-rebuild`` nightly, ``monthly-channel-report`` on the first of the month).
 """
 
 from __future__ import annotations
@@ -33,3 +34,23 @@ def scan_agreement_gaps() -> int:
     from distribution.agreement_jobs import notify_agreement_gaps
 
     return unit_of_work(notify_agreement_gaps)
+
+
+@shared_task(name="distribution.tasks.monthly_channel_report")
+def monthly_channel_report() -> int:
+    """The first of each month: the channel report (PDF) of the month before, for the channel managers."""
+    from distribution.channel_reports import scheduled_report
+
+    return unit_of_work(scheduled_report)
+
+
+@shared_task(name="distribution.tasks.rebuild_coverage_rollups")
+def rebuild_coverage_rollups() -> dict:
+    """Nightly: recompute the coverage rollups and diversion flags from the current facts (the incremental refresh
+    keeps them right between; this catches agreements and shipments that changed since the flags were raised)."""
+    from distribution.rollups import rebuild_rollups
+
+    result = unit_of_work(rebuild_rollups)
+    log.info("coverage rollups rebuilt: %s", result)
+    return {"presence_rows": result.presence_rows, "sales_rows": result.sales_rows, "flags": result.flags,
+            "seconds": round(result.seconds, 1)}

@@ -262,10 +262,17 @@ TERMINAL_TYPES = lambda: [  # noqa: E731
 ]
 
 
+PHARMACY_SIZE_LABELS = lambda: [  # noqa: E731
+    ("large", _l("Large pharmacy")), ("medium", _l("Medium pharmacy")), ("small", _l("Small pharmacy"))
+]
+
+
 def _validate_terminal(data: dict, obj) -> dict:
     errors: dict[str, list[str]] = {}
     if data.get("grade") and data.get("type") != "hospital":
         errors["grade"] = [_("Only hospitals have a grade.")]
+    if data.get("pharmacy_size") and data.get("type") != "pharmacy":
+        errors["pharmacy_size"] = [_("Only pharmacies have a size.")]
     aliases = data.get("aliases") or []
     if aliases:
         clash = db.session.execute(
@@ -292,6 +299,11 @@ terminals = Resource(
               in_list=True),
         Field("grade", _l("Hospital grade"), ("医院等级", "Grade"), kind="choice",
               choices=lambda: [(g, g) for g in HOSPITAL_GRADES], in_list=True),
+        Field("pharmacy_size", _l("Pharmacy size"), ("药店规模", "Pharmacy size"), kind="choice",
+              choices=PHARMACY_SIZE_LABELS),
+        Field("potential_weight", _l("Potential weight"), ("潜力权重", "Potential weight"), kind="int", min_value=0,
+              max_value=100000,
+              help=_l("Weight in weighted distribution; empty: the default of the hospital grade or pharmacy size.")),
         Field("region_code", _l("Region"), ("行政区划代码", "Region code"), kind="ref", required=True,
               ref=_region_ref(), in_list=True),
         Field("address", _l("Address"), ("地址", "Address"), max_length=300),

@@ -3,6 +3,7 @@
 from app.models.base import AppendOnly, Audited, ManufacturerOnly, TenantScoped, TimestampMixin, utcnow  # noqa: F401
 from app.models.masterdata import (  # noqa: F401
     HOSPITAL_GRADES,
+    PHARMACY_SIZES,
     Distributor,
     DistributorStatus,
     LocationKind,

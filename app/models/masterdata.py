@@ -158,6 +158,7 @@ class TerminalType(enum.StrEnum):
 
 
 HOSPITAL_GRADES = ("三级甲等", "三级乙等", "三级", "二级甲等", "二级乙等", "二级", "一级", "未定级")
+PHARMACY_SIZES = ("large", "medium", "small")  # 大型 / 中型 / 小型 (a chain flagship, a neighbourhood shop ...)
 
 
 class Terminal(ManufacturerOnly, TimestampMixin, Audited, db.Model):
@@ -171,13 +172,21 @@ class Terminal(ManufacturerOnly, TimestampMixin, Audited, db.Model):
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    pharmacy_size: Mapped[str | None] = mapped_column(String(8))  # pharmacies only: large | medium | small
+    # the terminal's potential for weighted distribution; None: the default of its grade / size (distribution.metrics)
+    potential_weight: Mapped[int | None] = mapped_column(Integer)
 
     region: Mapped[Region] = relationship()
     aliases: Mapped[list[TerminalAlias]] = relationship(
         back_populates="terminal", cascade="all, delete-orphan", order_by="TerminalAlias.alias"
     )
 
-    __table_args__ = (CheckConstraint("type in ('hospital', 'pharmacy', 'clinic', 'other')", name="type"),)
+    __table_args__ = (
+        CheckConstraint("type in ('hospital', 'pharmacy', 'clinic', 'other')", name="type"),
+        CheckConstraint("pharmacy_size is null or pharmacy_size in ('large', 'medium', 'small')",
+                        name="pharmacy_size"),
+        CheckConstraint("potential_weight is null or potential_weight >= 0", name="potential_weight_nonneg"),
+    )
 
     @property
     def aliases_values(self) -> list[str]:

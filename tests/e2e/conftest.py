@@ -88,6 +88,7 @@ def _seed(seed: Seed) -> None:
     _seed_agreements(seed)
     _seed_prices(seed)
     _seed_stock(seed)
+    _seed_coverage(seed)
     db.session.commit()
 
 
@@ -189,6 +190,26 @@ def _seed_stock(seed: Seed) -> None:
     move("sell_out", "E2E-L1", 180, (2026, 6, 1), db_, terminal=t2)
     move("sell_out", "E2E-L1", 60, (2026, 6, 10), da2, terminal=t2)
     seed.ids.update({f"lot_{no[-2:]}": lot.id for no, lot in lots.items()})
+
+
+def _seed_coverage(seed: Seed) -> None:
+    """A 2026 target list of the line (T001, T002) and A's May sell-out, loaded the way ingestion loads it: T001
+    bought P001 (listing rate 50 %), T002 nothing."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Distributor, Product, ProductLine, Region, Terminal
+    from tests.integration.distribution.coverage_world import fact, load_sell_out, target_list
+
+    def one(model, code):
+        return db.session.execute(select(model).where(model.code == code)).scalar_one()
+
+    t1, t2 = (one(Terminal, c) for c in seed.terminals)
+    target_list(db.session, "E2E-TL", one(ProductLine, seed.product_line), one(Region, "330000"), 2026, [t1, t2])
+    load_sell_out(db.session, one(Distributor, seed.dist_a), date(2026, 5, 1),
+                  [fact(t1, one(Product, seed.products[0]), 10, date(2026, 5, 6))], filename="E2E-流向-2026-05.xlsx")
 
 
 @dataclass

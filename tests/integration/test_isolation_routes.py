@@ -32,6 +32,7 @@ MARKERS = MARKERS + ("RET-SECRET-B", "SECRET-B-PHOTO", "ATT-SECRET-B", "RECALL-S
 # drop folder and closed month
 MARKERS = MARKERS + ("SUB-SECRET-B", "RAW-SECRET-B", "REJ-SECRET-B", "PEND-SECRET-B", "REV-SECRET-B", "TPL-SECRET-B",
                      "DROP-SECRET-B", "CLOSE-SECRET-B")
+MARKERS = MARKERS + ("SECRET-SELLOUT",)  # coverage: B's channel-data file (its name), its rollups and flags
 SKIP_ENDPOINTS = {"static", "bootstrap.static", "auth.logout", "api-docs.openapi_json"}
 
 
@@ -57,7 +58,7 @@ def world(db_session, make_distributor, make_terminal, make_user, make_product_l
             "token_b": token_b, "loc_b": loc_b,
             **_stock_world(db_session, pl, loc_b, terminal), **prices, **agreements, **_credit_world(b),
             **_order_world(b, make_user), **_return_world(db_session, b, loc_b, make_user),
-            **_ingestion_world(db_session, b)}
+            **_ingestion_world(db_session, b), **_coverage_world(db_session, b, terminal, make_terminal)}
 
 
 def _return_world(db_session, b, loc_b, make_user):
@@ -109,8 +110,8 @@ def _ingestion_world(db_session, b):
                           headers=["TPL-SECRET-B", "日期"], columns={"business_date": "日期"})
     db_session.add_all([raw, tpl])
     db_session.flush()
-    sub = Submission(distributor_id=b.id, kind="sell_out", period_kind="month", period_start=date(2026, 5, 1),
-                     period_end=date(2026, 5, 31), status="loaded", is_current=True, raw_file_id=raw.id,
+    sub = Submission(distributor_id=b.id, kind="sell_out", period_kind="month", period_start=date(2026, 3, 1),
+                     period_end=date(2026, 3, 31), status="loaded", is_current=True, raw_file_id=raw.id,
                      filename="SUB-SECRET-B.csv", source="upload", rows_read=2, rows_rejected=1, rows_review=1,
                      template_id=tpl.id)
     item = ReviewItem(distributor_id=b.id, subject="customer", key_kind="name", key="rev-secret-b",
@@ -127,6 +128,25 @@ def _ingestion_world(db_session, b):
     db_session.flush()
     closing = db_session.execute(select(PeriodClosing).where(PeriodClosing.distributor_id == b.id)).scalar_one()
     return {"submission_b": sub, "template_b": tpl, "closing_b": closing}
+
+
+def _coverage_world(db_session, b, terminal, make_terminal):
+    """B's sell-out file (the secret terminal, and one outside its territory: a diversion flag), through the
+    facts-changed seam, and a monthly channel report."""
+    from datetime import date
+
+    from sqlalchemy import select as sel
+
+    from app.models import Product
+    from distribution.channel_reports import generate_report
+    from tests.integration.distribution.coverage_world import fact, load_sell_out
+
+    product = db_session.execute(sel(Product).where(Product.code == "ISO-PX")).scalar_one()
+    far = make_terminal(code="T-SECRET-JS", name="秘密终端江苏", region_code="320102")
+    load_sell_out(db_session, b, date(2026, 5, 1), [fact(terminal, product, 7, date(2026, 5, 3)),
+                                                     fact(far, product, 3, date(2026, 5, 4))],
+                  filename="SECRET-SELLOUT-乙方流向.xlsx")
+    return {"report": generate_report("2026-05", "iso-test")}
 
 
 def _credit_world(b):
@@ -274,6 +294,8 @@ def _urls(app, world):
                 values["attachment_id"] = world["attachment_b"].id
             if "recall_id" in args:
                 values["recall_id"] = world["recall_b"].id
+            if "report_id" in args:
+                values["report_id"] = world["report"].id
             yield rule, values
 
 
@@ -425,6 +447,7 @@ def test_admin_crawl_finds_the_markers(app, db_session, login, world):
     assert {"RET-SECRET-B", "SECRET-B-PHOTO", "ATT-SECRET-B", "RECALL-SECRET-B"} <= found  # incl. the download
     assert {"SUB-SECRET-B", "RAW-SECRET-B", "REJ-SECRET-B", "PEND-SECRET-B", "REV-SECRET-B", "TPL-SECRET-B",
             "DROP-SECRET-B", "CLOSE-SECRET-B"} <= found
+    assert "SECRET-SELLOUT" in found  # B's file: on its 360° page and in the diversion list
 
 
 def test_distributor_cannot_change_others_anywhere(app, db_session, login, world):

@@ -248,6 +248,18 @@ def test_worker_on_redis_and_postgresql_runs_the_tasks(tmp_path, monkeypatch, st
 
         assert run("app.tasks.scan_licence_expiry") == 0  # once per threshold
         assert _licence_notifications(app) == rows
+
+        # coverage: the nightly rebuild and the monthly channel report (once a month) run on the worker
+        assert run("distribution.tasks.rebuild_coverage_rollups")["presence_rows"] == 0
+        report_id = run("distribution.tasks.monthly_channel_report")
+        assert run("distribution.tasks.monthly_channel_report") == report_id
+        with app.app_context():
+            from app.extensions import db
+            from distribution.models.coverage import ChannelReport
+
+            assert db.session.get(ChannelReport, report_id).pdf.startswith(b"%PDF")
+            db.session.remove()
+            db.engine.dispose()
     finally:
         celery_app.close()
 

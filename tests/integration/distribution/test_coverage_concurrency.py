@@ -1,0 +1,74 @@
+"""Two loads committing at the same time, for two distributors selling to the same terminals: both rewrite the
+"any distributor" rollup rows of those terminals, so without the per-year advisory lock the second would overwrite
+the first's contribution. After both commit, the rollups equal a full rebuild from the facts (real commits,
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+from sqlalchemy import select, text
+
+from tests.concurrency import committed_app, run_concurrently
+from tests.integration.distribution.coverage_world import fact, load_sell_out
+
+
+def _seed():
+    from app.extensions import db
+    from app.masterdata import services
+    from app.masterdata.resources import distributors, product_lines, products, terminals
+
+    services.save_record(product_lines, {"code": "CC-L", "name": "并发产品线"})
+    for code in ("CC-P1", "CC-P2"):
+        services.save_record(products, {"code": code, "generic_name": code, "specification": "1", "dosage_form": "片剂",
+                                        "base_unit": "盒", "pack_size": 10, "shelf_life_months": 24,
+                                        "product_line_code": "CC-L"})
+    for n in range(12):
+        services.save_record(terminals, {"code": f"CC-T{n:02d}", "name": f"并发终端{n}", "type": "hospital",
+                                         "region_code": "330106"})
+    for code in ("CC-DA", "CC-DB"):
+        services.save_record(distributors, {"code": code, "name": code, "tier": 1, "region_code": "330100",
+                                            "licence_no": code, "licence_expiry": "2030-12-31"})
+    db.session.flush()
+
+
+def _snapshot(db):
+    return sorted(db.session.execute(text("SELECT distributor_id, year, scope, scope_id, terminal_id, months "
+                                          "FROM coverage_presence")).all())
+
+
+def test_concurrent_loads_of_two_distributors_leave_the_rollups_of_a_rebuild(tmp_path):
+    with committed_app(f"drp_cov_conc_{os.getpid()}", tmp_path, _seed) as app:
+        from app.extensions import db
+        from app.models import Distributor, Product, Terminal
+        from distribution.rollups import rebuild_rollups
+
+        def prepare(i):
+            d = db.session.execute(select(Distributor).where(Distributor.code == ("CC-DA", "CC-DB")[i])).scalar_one()
+            ts = db.session.execute(select(Terminal).order_by(Terminal.code)).scalars().all()
+            ps = db.session.execute(select(Product).order_by(Product.code)).scalars().all()
+            # both sell to every terminal: A product 1 on even, product 2 on odd ones; B the other way round
+            return d.id, [(t.id, ps[(k + i) % 2].id) for k, t in enumerate(ts)]
+
+        month = {}
+
+        def work(i, ready):
+            d_id, lines = ready
+            d = db.session.get(Distributor, d_id)
+            load_sell_out(db.session, d, month["start"], [fact(t, p, 5, month["start"].replace(day=10 + i))
+                                                          for t, p in lines])
+
+        for m in (3, 4, 5):  # a few rounds (March, April, May): the race needs to be there to be lost
+            month["start"] = date(2026, m, 1)
+            results, errors = run_concurrently(app, 2, work, prepare=prepare)
+            assert errors == []
+        with app.app_context():
+            incremental = _snapshot(db)
+            any_rows = [r for r in incremental if r[0] == 0]
+            # every terminal bought both products in May from one distributor or the other
+            assert any_rows and all(r[5] == 0b11100 for r in any_rows)  # March, April and May
+            assert len([r for r in any_rows if r[2] == 1]) == 24  # 12 terminals × 2 products
+            rebuild_rollups()
+            assert _snapshot(db) == incremental
+            db.session.rollback()
