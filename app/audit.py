@@ -69,11 +69,20 @@ def _row(action: str, entity_type: str, entity_id, before, after, note=None) -> 
     }
 
 
-def record(session: Session, action: str, entity, note: str | None = None, before=None, after=None) -> None:
-    """Record a decision (approve, reject, login, revoke ...) about ``entity`` in the audit log."""
+def record(session: Session, action: str, entity, note: str | None = None, before=None, after=None, *,
+           defer: bool = False) -> None:
+    """Record a decision (approve, reject, login, revoke ...) about ``entity`` in the audit log.
+
+    ``defer=True`` (for a hot path that is about to flush anyway): when the session has new rows pending, the entry
+    is written by that flush, in the same multi-row INSERT as the row changes (and ``entity`` may be one of those new
+    rows, its id not known yet); otherwise it is written at once, as without ``defer``."""
     if hasattr(entity, "_get_current_object"):  # current_user and other proxies
         entity = entity._get_current_object()
     entity_type = entity if isinstance(entity, str) else type(entity).__tablename__
+    if defer and session.new:
+        row = _row(action, entity_type, None, before, after, note)
+        session.info.setdefault("audit_pending", []).append(("record", entity, row, None))
+        return
     entity_id = None if isinstance(entity, str) else _pk(entity)
     session.execute(insert(AuditLog), [_row(action, entity_type, entity_id, before, after, note)])
 
@@ -109,12 +118,16 @@ def _write_changes(session: Session, flush_context) -> None:
     pending = session.info.pop("audit_pending", [])
     if not pending:
         return
-    rows = []
+    rows, decisions = [], []
     for action, obj, before, after in pending:
+        if action == "record":  # a deferred decision (:func:`record`): its row, with the id now known
+            before["entity_id"] = None if isinstance(obj, str) else str(_pk(obj))
+            decisions.append(before)
+            continue
         if action == "create":
             after = _snapshot(obj)
         rows.append(_row(action, type(obj).__tablename__, _pk(obj), before, after))
-    session.connection().execute(insert(AuditLog), rows)
+    session.connection().execute(insert(AuditLog), rows + decisions)  # decisions after the changes they are about
 
 
 @event.listens_for(Session, "after_rollback")

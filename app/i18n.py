@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, has_request_context, request, session
+from flask_babel import get_translations
 from flask_login import current_user
 
 from app.extensions import babel
@@ -24,3 +25,16 @@ def select_locale() -> str:
 
 def init_i18n(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+
+
+def bound_gettext():
+    """``gettext`` bound to the current translations, for a block that translates many strings at once (an order's
+    price explanations): Flask-Babel looks the domain, locale and catalog up again on every call, this looks them
+    up once. Call it as ``_`` so the strings are still extracted: ``_ = bound_gettext(); _("Text %(n)d", n=1)``."""
+    translations = get_translations()
+
+    def gettext(string: str, **variables) -> str:
+        text = translations.ugettext(string)
+        return text % variables if variables else text
+
+    return gettext

@@ -1,12 +1,16 @@
 """Orders benchmark: place orders over the HTTP API with many concurrent clients against gunicorn + PostgreSQL.
 
-Builds its own scratch database (migrations + the demo channel), gives a few distributors a credit limit, starts
-gunicorn on 127.0.0.1, and fires a bounded number of orders from concurrent client threads (bearer tokens of
-distributor users). Reports orders/s, p50 / p99 latency, and the number of limit breaches (approved exposure above a
-distributor's limit, which must be 0), and, in the same run, the plain read-only request ceiling of the same server
-(GET /healthz). Last line: one JSON object.
+Builds its own scratch database (migrations, the demo's master data, price lists and agreements; no stock, which
+placing an order does not need), gives a few tier-1 distributors a credit limit of about half of what the run will
+order, bearer tokens of distributor users, starts gunicorn on 127.0.0.1 and fires a bounded number of orders from
+concurrent client threads. Reports orders/s, p50 / p99 latency and limit breaches (a distributor whose approved
+orders exceed its limit, or whose reserved credit differs from its approved orders: must be 0), and, in the same
+run and the same server, the plain read-only request ceiling (GET /healthz), with the machine's load before and
+after. ``--profile N`` then places N more orders in-process and prints where an order's time goes (CPU by phase)
+and how many SQL statements it runs. Last line: one JSON object.
 
-    .venv/bin/python bench/orders.py [--orders 1200] [--clients 16] [--workers 4]
+    .venv/bin/python bench/orders.py [--orders 1200] [--clients 16] [--workers 3] [--worker-class gthread]
+                                     [--threads 4] [--profile 200]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import create_database, drop_database  # noqa: E402
 
-DB = "drp_bench_orders"
+DB = f"drp_bench_orders_{os.getpid()}"
 PORT = int(os.environ.get("BENCH_PORT", "5097"))
 
 
@@ -46,57 +51,57 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cpu {cpu}, Python {platform.python_version()}"
 
 
-def prepare(url: str, instance: Path, distributors: int, limit: Decimal) -> list[dict]:
-    """Migrate, seed the demo, give ``distributors`` distributors a limit, users and tokens; return client specs."""
-    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi.py", "DRP_INSTANCE_PATH": str(instance),
-           "LOG_LEVEL": "WARNING"}
-    env.pop("REDIS_URL", None)
-    py = str(ROOT / ".venv" / "bin" / "python")
-    subprocess.run([py, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([py, "-m", "flask", "drp", "seed-demo", "--regions", str(ROOT.parent / "shared/data/regions")],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DRP_INSTANCE_PATH", "LOG_LEVEL")})
+def prepare(url: str, instance: Path, distributors: int, orders: int) -> list[dict]:
+    """Migrate, seed the demo (master data, prices, agreements), give ``distributors`` tier-1 distributors users,
+    tokens and a limit of about half their share of ``orders``; return client specs."""
+    os.environ.update({"DATABASE_URL": url, "DRP_INSTANCE_PATH": str(instance), "LOG_LEVEL": "WARNING"})
+    os.environ.pop("REDIS_URL", None)
+    from flask_migrate import upgrade
     from sqlalchemy import select
 
-    from app import clock, create_app
+    from app import clock, create_app, demo
     from app.auth.services import create_token, create_user
     from app.extensions import db
     from app.models import Distributor
     from credit import services as credit
     from distribution import agreements, price_lists
+    from distribution.demo import seed_agreement_demo, seed_price_demo
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     specs = []
     with app.app_context():
+        upgrade()
+        demo.DEMO_EXTENSIONS[:] = [seed_price_demo, seed_agreement_demo]  # orders need neither stock nor history
+        demo.seed_demo(str(ROOT.parent / "shared" / "data" / "regions"))
+        db.session.commit()
         today = clock.today()
         for d in db.session.execute(select(Distributor).where(Distributor.tier == 1).order_by(Distributor.code))\
                 .scalars():
             if len(specs) >= distributors:
                 break
-            prices = price_lists.my_prices(d, today)
-            codes = []
-            for p in prices:
-                try:
-                    if agreements.is_authorised(d, p.product, today):
-                        codes.append(p.product.code)
-                except Exception:  # noqa: BLE001 - a product the rule cannot judge is simply not used
-                    continue
-            if len(codes) < 3:
+            products = [p.product for p in price_lists.my_prices(d, today)]
+            products = [p for p in products if p.id in agreements.agreements_in_force(d, products, today)][:20]
+            if len(products) < 3:
                 continue
+            typical = price_lists.price_order(d, [price_lists.OrderLine(p, 2, "case") for p in products], today)
+            mean_order = typical.total / len(products) * 3  # three lines of 1-3 cases
+            limit = (mean_order * orders / distributors / 2).quantize(Decimal("1"))
             credit.set_credit_terms(d, limit=limit, reason="benchmark")
             user = create_user(f"bench-{d.code.lower()}", "Bench-password-1", "distributor", distributor_code=d.code)
             _, secret = create_token(user, "bench")
-            specs.append({"code": d.code, "token": secret, "products": codes[:20], "limit": limit})
+            specs.append({"code": d.code, "token": secret, "products": [p.code for p in products],
+                          "limit": str(limit)})
         db.session.commit()
+        db.engine.dispose()
     return specs
 
 
-def start_server(url: str, instance: Path, workers: int) -> subprocess.Popen:
+def start_server(url: str, instance: Path, args) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "DRP_INSTANCE_PATH": str(instance), "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning",
-         "--no-control-socket", "wsgi:app"],
+        [str(ROOT / ".venv/bin/gunicorn"), *server_options(args), "-b", f"127.0.0.1:{PORT}", "--log-level",
+         "warning", "--no-control-socket", "wsgi:app"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     for _ in range(120):
         try:
@@ -108,6 +113,15 @@ def start_server(url: str, instance: Path, workers: int) -> subprocess.Popen:
             time.sleep(0.5)
     proc.kill()
     raise SystemExit("gunicorn did not come up: " + proc.stderr.read().decode()[-2000:])
+
+
+def server_options(args) -> list[str]:
+    """gunicorn's worker settings: ``sync`` workers close the connection after each response; ``gthread`` keeps
+    the clients' connections alive (``--keep-alive`` seconds) and overlaps database waits with ``--threads``."""
+    out = ["-w", str(args.workers), "-k", args.worker_class]
+    if args.worker_class == "gthread":
+        out += ["--threads", str(args.threads), "--keep-alive", "30"]
+    return out
 
 
 def fire(n: int, clients: int, make_request) -> tuple[float, list[float], dict]:
@@ -159,29 +173,117 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] if values else 0.0
 
 
-def breaches(url: str, specs: list[dict]) -> int:
-    """Distributors whose approved (reserved) exposure exceeds their limit."""
+def breaches(url: str, specs: list[dict]) -> tuple[int, dict]:
+    """Distributors whose approved orders exceed their limit, or whose reserved (active) credit is not exactly
+    their approved orders' total; and the approved / held counts."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
-    count = 0
+    count, outcome = 0, Counter()
     with engine.connect() as conn:
         for s in specs:
-            total = conn.execute(text(
-                "select coalesce(sum(o.total), 0) from sales_order o join distributor d on d.id = o.distributor_id "
-                "where d.code = :c and o.status = 'approved'"), {"c": s["code"]}).scalar_one()
-            if Decimal(total) > s["limit"]:
+            approved, n_approved, n_held = conn.execute(text(
+                "select coalesce(sum(o.total) filter (where o.status = 'approved'), 0), "
+                "count(*) filter (where o.status = 'approved'), count(*) filter (where o.status = 'credit_hold') "
+                "from sales_order o join distributor d on d.id = o.distributor_id where d.code = :c"),
+                {"c": s["code"]}).one()
+            reserved = conn.execute(text(
+                "select coalesce(sum(r.amount), 0) from credit_reservation r join distributor d "
+                "on d.id = r.distributor_id where d.code = :c and r.status = 'active'"), {"c": s["code"]}).scalar_one()
+            outcome.update(approved=n_approved, held=n_held)
+            if Decimal(approved) > Decimal(s["limit"]) or Decimal(reserved) != Decimal(approved):
                 count += 1
     engine.dispose()
-    return count
+    return count, dict(outcome)
+
+
+def profile(specs: list[dict], n: int) -> tuple[list[tuple[str, float]], float, float]:
+    """Place ``n`` orders in-process (Flask test client, same database) and measure CPU per phase; returns the
+    phases (name, ms per order), the total CPU ms per order and the SQL statements per order."""
+    import functools
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    import app.auth.security as security
+    import distribution.order_api as order_api
+    import distribution.orders as orders
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"]})
+    spent: Counter = Counter()
+    stack: list[str] = []
+
+    def timed(owner, name, label):
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def wrapper(*a, **kw):
+            outer = stack[-1] if stack else None
+            stack.append(label)
+            t0 = time.process_time()
+            try:
+                return original(*a, **kw)
+            finally:
+                dt = time.process_time() - t0
+                stack.pop()
+                spent[label] += dt
+                if outer:
+                    spent[outer] -= dt  # exclusive times
+        setattr(owner, name, wrapper)
+        return original
+
+    patches = [(orders, name, timed(orders, name, label)) for name, label in (
+        ("_validate", "validate lines: products + agreements (2 statements)"),
+        ("_price", "price the lines (1 statement)"),
+        ("_check_credit", "credit: lock + exposure figures (2 statements)"),
+        ("_fill_lines", "build the lines, price explanations"))]
+    patches += [(security, "user_for_token", timed(security, "user_for_token", "bearer token lookup (1 statement)")),
+                (order_api, "serialise", timed(order_api, "serialise", "serialise the answer")),
+                (Session, "flush", timed(Session, "flush", "flush: 4 INSERTs + audit hooks")),
+                (Session, "commit", timed(Session, "commit", "commit"))]
+    statements = [0]
+    with app.app_context():
+        engine = db.engine
+
+    def count(*_args):
+        statements[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    client, rnd = app.test_client(), random.Random(7)
+    try:
+        for k in range(n + 20):
+            if k == 20:
+                spent.clear()
+                statements[0] = 0
+                t0 = time.process_time()
+            s = specs[k % len(specs)]
+            lines = [{"product_code": c, "quantity": rnd.randint(1, 3), "unit": "case"}
+                     for c in rnd.sample(s["products"], k=3)]
+            r = client.post("/api/v1/orders", json={"lines": lines}, headers={"Authorization": f"Bearer {s['token']}"})
+            assert r.status_code == 201, r.get_data(as_text=True)[:300]
+        total = (time.process_time() - t0) / n * 1000
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        for owner, name, original in patches:
+            setattr(owner, name, original)
+        with app.app_context():
+            db.engine.dispose()
+    phases = [(label, spent[label] / n * 1000) for label in spent]
+    phases.append(("Flask, flask-smorest, flask-login, webargs (the rest)", total - sum(v for _k, v in phases)))
+    return sorted(phases, key=lambda kv: -kv[1]), total, statements[0] / n
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=1200)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--worker-class", default="gthread", choices=("sync", "gthread"))
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--distributors", type=int, default=8)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="then profile N orders in-process")
     args = parser.parse_args()
     url = create_database(DB)
     instance = Path("/tmp") / f"{DB}-instance"
@@ -189,11 +291,11 @@ def main() -> None:
     server = None
     try:
         t0 = time.perf_counter()
-        specs = prepare(url, instance, args.distributors, Decimal("300000.00"))
+        specs = prepare(url, instance, args.distributors, args.orders)
         build_s = time.perf_counter() - t0
         if not specs:
             raise SystemExit("no distributor with priced, authorised products in the demo")
-        server = start_server(url, instance, args.workers)
+        server = start_server(url, instance, args)
 
         def read(k, rnd):
             return "GET", "/healthz", None, {}
@@ -206,27 +308,43 @@ def main() -> None:
                     {"Authorization": f"Bearer {s['token']}", "Content-Type": "application/json"})
 
         fire(50, 4, read)  # warm-up
+        load_before = os.getloadavg()[0]
         read_s, read_lat, _ = fire(args.orders, args.clients, read)
         order_s, order_lat, statuses = fire(args.orders, args.clients, order)
-        broken = breaches(url, specs)
+        load_after = os.getloadavg()[0]
+        broken, outcome = breaches(url, specs)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        server = None
         rows = [
             ("read-only ceiling (GET /healthz)", args.orders / read_s, pct(read_lat, 50), pct(read_lat, 99)),
             ("place order (POST /api/v1/orders)", args.orders / order_s, pct(order_lat, 50), pct(order_lat, 99)),
         ]
         print(f"orders benchmark: {args.orders} requests each, {args.clients} concurrent clients, gunicorn "
-              f"{args.workers} sync workers, {len(specs)} distributors with a limit; setup {build_s:.1f} s")
-        print(f"machine: {machine()}")
+              f"{' '.join(server_options(args))}, {len(specs)} distributors with a limit; setup {build_s:.1f} s")
+        print(f"machine: {machine()}; load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
         print(f"{'request':40} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for name, rate, p50, p99 in rows:
             print(f"{name:40} {rate:8.1f} {p50:8.1f} {p99:8.1f}")
         print(f"order outcomes: {statuses}; limit breaches: {broken}; target 400 orders/s: "
               f"{'met' if rows[1][1] >= 400 else 'not met'}")
+        figures = {}
+        if args.profile:
+            phases, cpu_ms, per_order = profile(specs, args.profile)
+            print(f"in-process profile of {args.profile} orders: {cpu_ms:.2f} ms CPU per order (this process only, "
+                  f"PostgreSQL's share not included), {per_order:.1f} SQL statements per order")
+            for label, ms in phases:
+                print(f"  {label:58} {ms:6.2f} ms  {ms / cpu_ms:5.1%}")
+            figures = {"profile_cpu_ms_per_order": round(cpu_ms, 2), "sql_statements_per_order": round(per_order, 1)}
         print(json.dumps({"bench": "orders", "orders": args.orders, "clients": args.clients,
                           "orders_per_s": round(rows[1][1], 1), "p50_ms": round(rows[1][2], 1),
                           "p99_ms": round(rows[1][3], 1), "breaches": broken,
                           "read_ceiling_per_s": round(rows[0][1], 1),
                           "ratio_to_ceiling": round(rows[1][1] / rows[0][1], 3), "outcomes": statuses,
-                          "machine": machine()}, ensure_ascii=False))
+                          "approved": outcome.get("approved", 0), "held": outcome.get("held", 0),
+                          "server": " ".join(server_options(args)), "load_before": round(load_before, 2),
+                          "load_after": round(load_after, 2), **figures, "machine": machine()},
+                         ensure_ascii=False))
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)

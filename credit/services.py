@@ -8,16 +8,19 @@ other inside their callers' transactions. Amounts are Decimal with 2 places (ROU
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Date, Integer, String, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
-from app import audit, clock
+from app import audit, clock, tenancy
 from app.extensions import db
 from app.models import Distributor, Notification
 from app.models.base import utcnow
@@ -146,27 +149,36 @@ def _fmt(value: Decimal) -> str:
 def get_account(distributor, *, lock: bool = False) -> CreditAccount:
     """The distributor's credit account, created (limit 0) on first use; ``lock`` takes the row lock."""
     did = _did(distributor)
-    stmt = select(CreditAccount).where(CreditAccount.distributor_id == did)
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    account = db.session.execute(stmt).scalar_one_or_none()
+    stmt = _account_statement(lock)
+    account = db.session.execute(stmt, {"did": did}).scalar_one_or_none()
     if account is not None:
         return account
     try:
         with db.session.begin_nested():
-            account = CreditAccount(distributor_id=did, credit_limit=ZERO, payment_terms_days=30, grace_days=0,
-                                    manual_hold=False)
+            account = _default_account(did)
             db.session.add(account)
     except IntegrityError:  # created at the same moment by another transaction
         pass
-    return db.session.execute(stmt).scalar_one()
+    return db.session.execute(stmt, {"did": did}).scalar_one()
+
+
+@functools.cache
+def _account_statement(lock: bool):
+    stmt = select(CreditAccount).where(CreditAccount.distributor_id == bindparam("did", type_=Integer))
+    if lock:  # the row lock, and the row re-read as it is now (not as this session last saw it)
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return tenancy.reusable(stmt)
 
 
 def _account_or_default(did: int) -> CreditAccount:
     """The account, or (for reads) an unsaved one with the defaults: reading never creates a row."""
     account = db.session.execute(select(CreditAccount).where(CreditAccount.distributor_id == did)).scalar_one_or_none()
-    return account or CreditAccount(distributor_id=did, credit_limit=ZERO, payment_terms_days=30, grace_days=0,
-                                    manual_hold=False)
+    return account or _default_account(did)
+
+
+def _default_account(did: int) -> CreditAccount:
+    return CreditAccount(distributor_id=did, credit_limit=ZERO, payment_terms_days=30, grace_days=0,
+                         manual_hold=False)
 
 
 def _lock(distributor) -> CreditAccount:
@@ -236,30 +248,40 @@ def balance(distributor, on_date: date | None = None) -> Decimal:
     return rules.money(db.session.execute(stmt).scalar_one())
 
 
-def open_items(distributor=None, on_date: date | None = None, grace_days: int | None = None) -> list[OpenItem]:
-    """Debit entries (invoices, positive adjustments) not yet fully settled, oldest due first.
+def open_items(distributor=None, on_date: date | None = None, grace_days: int | Mapping[int, int] | None = None,
+               *, overdue_only: bool = False) -> list[OpenItem]:
+    """Debit entries (invoices, positive adjustments) not yet fully settled, oldest due first (one statement: the
+    open ones are picked in the database, settled ones never leave it).
 
     With ``on_date`` only entries and settlements dated up to that day count (and days overdue are counted to it).
+    ``grace_days`` (one number, or per distributor id; default: each distributor's own) decides ``past_grace``;
+    ``overdue_only`` keeps the items past their due date.
     """
     on = on_date or clock.today()
-    debits = select(ReceivableEntry).where(ReceivableEntry.amount > 0, ReceivableEntry.entry_date <= on)
-    settled = (select(ReceivableAllocation.debit_entry_id, func.sum(ReceivableAllocation.amount))
-               .join(ReceivableEntry, ReceivableEntry.id == ReceivableAllocation.credit_entry_id)
-               .where(ReceivableEntry.entry_date <= on).group_by(ReceivableAllocation.debit_entry_id))
-    if distributor is not None:
-        debits = debits.where(ReceivableEntry.distributor_id == _did(distributor))
-        settled = settled.where(ReceivableAllocation.distributor_id == _did(distributor))
-    paid = dict(db.session.execute(settled).all())
-    graces = _grace_days() if grace_days is None else None
+    did = None if distributor is None else _did(distributor)
+    credit = aliased(ReceivableEntry)
+    settled = (select(ReceivableAllocation.debit_entry_id.label("debit_id"),
+                      func.sum(ReceivableAllocation.amount).label("paid"))
+               .join(credit, credit.id == ReceivableAllocation.credit_entry_id)
+               .where(credit.entry_date <= on).group_by(ReceivableAllocation.debit_entry_id))
+    if did is not None:
+        settled = settled.where(ReceivableAllocation.distributor_id == did)
+    settled = settled.subquery("settled")
+    paid = func.coalesce(settled.c.paid, 0)
+    debits = (select(ReceivableEntry, paid).outerjoin(settled, settled.c.debit_id == ReceivableEntry.id)
+              .where(ReceivableEntry.amount > 0, ReceivableEntry.entry_date <= on, ReceivableEntry.amount > paid)
+              .order_by(ReceivableEntry.due_date, ReceivableEntry.id))
+    if did is not None:
+        debits = debits.where(ReceivableEntry.distributor_id == did)
+    if overdue_only:
+        debits = debits.where(ReceivableEntry.due_date < on)
+    graces = _grace_days() if grace_days is None else grace_days
     out = []
-    for e in db.session.execute(debits.order_by(ReceivableEntry.due_date, ReceivableEntry.id)).scalars():
-        left = rules.money(e.amount - (paid.get(e.id) or ZERO))
-        if left <= 0:
-            continue
+    for e, paid in db.session.execute(debits).all():
         days = rules.days_overdue(e.due_date, on)
-        grace = grace_days if grace_days is not None else graces.get(e.distributor_id, 0)
+        grace = graces if isinstance(graces, int) else graces.get(e.distributor_id, 0)
         out.append(OpenItem(e.id, e.distributor_id, e.kind, e.reference, e.order_ref, e.entry_date, e.due_date,
-                            e.amount, left, days, rules.bucket(days), days > grace))
+                            e.amount, rules.money(e.amount - paid), days, rules.bucket(days), days > grace))
     return out
 
 
@@ -267,36 +289,77 @@ def _grace_days() -> dict[int, int]:
     return dict(db.session.execute(select(CreditAccount.distributor_id, CreditAccount.grace_days)).all())
 
 
-def _reserved(did: int, exclude_id: int | None = None) -> Decimal:
-    stmt = select(func.coalesce(func.sum(CreditReservation.amount), 0)).where(
-        CreditReservation.distributor_id == did, CreditReservation.status == ReservationStatus.ACTIVE.value)
-    if exclude_id is not None:
-        stmt = stmt.where(CreditReservation.id != exclude_id)
-    return rules.money(db.session.execute(stmt).scalar_one())
+@functools.cache
+def _figures_statement():
+    """ONE statement with every figure exposure needs besides the account row: valid temporary increases, open
+    receivables (the ledger sum), reserved (active reservations other than ``ref``'s), how many items are overdue
+    and still open on ``on``, and the reservation already held by ``ref`` (id and distributor), if any. Built once;
+    the values are bound parameters (:data:`_FIGURES`)."""
+    did = bindparam("did", type_=Integer)
+    on = bindparam("on", type_=Date)
+    ref = bindparam("ref", type_=String)
+    inc, entry, res = TemporaryIncrease, ReceivableEntry, CreditReservation
+    credit = aliased(ReceivableEntry)
+    settled = (select(func.coalesce(func.sum(ReceivableAllocation.amount), 0))
+               .join(credit, credit.id == ReceivableAllocation.credit_entry_id)
+               .where(ReceivableAllocation.debit_entry_id == entry.id, credit.entry_date <= on)
+               .correlate(entry).scalar_subquery())
+    return tenancy.reusable(select(
+        select(func.coalesce(func.sum(inc.amount), 0)).where(
+            inc.distributor_id == did, inc.valid_from <= on, inc.valid_to >= on).scalar_subquery().label("temporary"),
+        select(func.coalesce(func.sum(entry.amount), 0)).where(entry.distributor_id == did)
+        .scalar_subquery().label("open_receivables"),
+        select(func.coalesce(func.sum(res.amount), 0)).where(
+            res.distributor_id == did, res.status == ReservationStatus.ACTIVE.value, res.order_ref != ref)
+        .scalar_subquery().label("reserved"),
+        select(func.count()).select_from(entry).where(
+            entry.distributor_id == did, entry.amount > 0, entry.entry_date <= on, entry.due_date < on,
+            entry.amount > settled).scalar_subquery().label("overdue"),
+        select(res.id).where(res.order_ref == ref).scalar_subquery().label("reservation_id"),
+        select(res.distributor_id).where(res.order_ref == ref).scalar_subquery().label("reservation_distributor"),
+    ))
 
 
-def _temporary(did: int, on: date) -> Decimal:
-    rows = db.session.execute(select(TemporaryIncrease.amount, TemporaryIncrease.valid_from,
-                                     TemporaryIncrease.valid_to).where(TemporaryIncrease.distributor_id == did))
-    return rules.temporary_total(rows.all(), on)
+@dataclass(frozen=True)
+class _Figures:
+    temporary: Decimal
+    open_receivables: Decimal
+    reserved: Decimal
+    overdue: int
+    reservation_id: int | None
+    reservation_distributor: int | None
 
 
-def exposure(distributor, on_date: date | None = None, *, _exclude_reservation: int | None = None) -> Exposure:
-    """The distributor's exposure on ``on_date`` (default today): available = limit + valid temporary increases
-    − (open receivables + reserved orders); overdue items past due, flagged when past the grace days."""
-    on = on_date or clock.today()
-    did = _did(distributor)
-    account = _account_or_default(did)
-    temporary = _temporary(did, on)
-    open_ar = balance(did)
-    reserved = _reserved(did, _exclude_reservation)
-    overdue = [i for i in open_items(did, on, grace_days=account.grace_days) if i.days_overdue > 0]
+def _figures(did: int, on: date, order_ref: str | None = None) -> _Figures:
+    row = db.session.execute(_figures_statement(), {"did": did, "on": on, "ref": order_ref or ""}).one()
+    return _Figures(rules.money(row.temporary), rules.money(row.open_receivables), rules.money(row.reserved),
+                    row.overdue, row.reservation_id, row.reservation_distributor)
+
+
+def _exposure(account: CreditAccount, figures: _Figures, on: date,
+              overdue: list[OpenItem] | None = None) -> Exposure:
+    """Exposure from the account row and the figures; the overdue items are read (one more statement) only when
+    the figures say there are some."""
+    if overdue is None:
+        overdue = (open_items(account.distributor_id, on, grace_days=account.grace_days, overdue_only=True)
+                   if figures.overdue else [])
     return Exposure(
-        limit=rules.money(account.credit_limit), temporary=temporary, open_receivables=open_ar, reserved=reserved,
-        available=rules.available(account.credit_limit, temporary, open_ar, reserved),
+        limit=rules.money(account.credit_limit), temporary=figures.temporary,
+        open_receivables=figures.open_receivables, reserved=figures.reserved,
+        available=rules.available(account.credit_limit, figures.temporary, figures.open_receivables,
+                                  figures.reserved),
         overdue_amount=rules.money(sum((i.open_amount for i in overdue), ZERO)), overdue_invoices=overdue,
         manual_hold=account.manual_hold, hold_reason=account.hold_reason, grace_days=account.grace_days,
         payment_terms_days=account.payment_terms_days, rating=account.rating)
+
+
+def exposure(distributor, on_date: date | None = None) -> Exposure:
+    """The distributor's exposure on ``on_date`` (default today): available = limit + valid temporary increases
+    − (open receivables + reserved orders); overdue items past due, flagged when past the grace days. Two
+    statements (the account, the figures), a third only when something is overdue."""
+    on = on_date or clock.today()
+    did = _did(distributor)
+    return _exposure(_account_or_default(did), _figures(did, on), on)
 
 
 # -- the order credit check ---------------------------------------------------------------------------------------
@@ -318,36 +381,44 @@ def _hold_reasons(exp: Exposure, amount: Decimal) -> tuple[list[str], Decimal]:
     return reasons, rules.money(shortfall)
 
 
-def check_and_reserve(distributor, order_ref: str, amount, on_date: date | None = None) -> CreditDecision:
+def check_and_reserve(distributor, order_ref: str, amount, on_date: date | None = None, *,
+                      flush: bool = True) -> CreditDecision:
     """Check an order of ``amount`` (its credit amount not yet invoiced) against the distributor's credit and record
-    its reservation, as one atomic step per distributor (row lock on the credit account first).
+    its reservation, as one atomic step per distributor: the credit account row is locked first (``SELECT … FOR
+    UPDATE``), and only then are the figures read (one statement, whose snapshot is taken after the lock was granted,
+    so it sees every reservation committed by whoever held the lock before).
 
     Approved (active reservation, counts in exposure) when there is no manual hold, no invoice overdue past the grace
     days and ``amount`` ≤ available; otherwise held (a held reservation that does not count, with the reasons).
     Calling it again for the same ``order_ref`` (an amendment) replaces that order's reservation: its old amount is
-    released first, then the new amount checked. Raises CreditError for a bad amount or an order_ref of another
-    distributor.
+    released first, then the new amount checked. ``flush=False`` leaves a new reservation pending in the session, for
+    a caller that flushes it with its own rows (the lock is held either way). Raises CreditError for a bad amount or
+    an order_ref of another distributor.
     """
     amount = _amount(amount)
     did = _did(distributor)
-    _lock(did)
-    res = db.session.execute(select(CreditReservation).where(CreditReservation.order_ref == order_ref)
-                             .with_for_update()).scalar_one_or_none()
-    if res is not None and res.distributor_id != did:
+    on = on_date or clock.today()
+    account = _lock(did)
+    figures = _figures(did, on, order_ref)
+    if figures.reservation_distributor is not None and figures.reservation_distributor != did:
         raise CreditError(_("Order %(ref)s belongs to another distributor.", ref=order_ref))
-    exp = exposure(did, on_date, _exclude_reservation=res.id if res is not None else None)
+    exp = _exposure(account, figures, on)
     reasons, shortfall = _hold_reasons(exp, amount)
     approved = not reasons
-    if res is None:
+    if figures.reservation_id is None:
         res = CreditReservation(order_ref=order_ref, distributor_id=did)
         db.session.add(res)
+    else:
+        res = db.session.execute(select(CreditReservation).where(CreditReservation.id == figures.reservation_id)
+                                 .with_for_update()).scalar_one()
     res.requested = amount
     res.amount = amount
     res.status = (ReservationStatus.ACTIVE if approved else ReservationStatus.HELD).value
     res.reasons = reasons
     res.shortfall = shortfall
     res.decided_by_id = res.decided_at = res.decision_reason = None
-    db.session.flush()
+    if flush or figures.reservation_id is not None:
+        db.session.flush()
     return CreditDecision(approved, reasons, shortfall, exp, res)
 
 
@@ -387,9 +458,45 @@ def held_reservations() -> list[CreditReservation]:
                                                                             CreditReservation.id)).scalars())
 
 
+@dataclass(frozen=True)
+class ReservationState:
+    """Where an order's credit reservation stands: ``status`` (active, held, released, rejected, closed), the
+    amount still reserved and finance's decision, if one was taken."""
+
+    order_ref: str
+    status: str
+    amount: Decimal
+    decided_by_id: int | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+
+def reservation_status(order_ref: str) -> ReservationState | None:
+    """The state of the order's reservation, or None when credit has never checked that order (reads only)."""
+    row = db.session.execute(select(
+        CreditReservation.order_ref, CreditReservation.status, CreditReservation.amount,
+        CreditReservation.decided_by_id, CreditReservation.decided_at, CreditReservation.decision_reason)
+        .where(CreditReservation.order_ref == order_ref)).first()
+    return None if row is None else ReservationState(*row)
+
+
+DecisionListener = Callable[[str, bool, object, str], None]
+_decision_listeners: list[DecisionListener] = []
+
+
+def on_hold_decided(listener: DecisionListener) -> DecisionListener:
+    """Register ``listener(order_ref, approved, user, reason)``, called in the same transaction after finance decided
+    a held order (:func:`decide_hold`): the seam through which the order that owns the reservation follows the
+    decision (credit cannot import distribution). Returns the listener."""
+    if listener not in _decision_listeners:
+        _decision_listeners.append(listener)
+    return listener
+
+
 def decide_hold(order_ref: str, approve: bool, user, reason: str) -> CreditReservation:
     """Finance's decision on a held order (audited, reason mandatory): approve → active (counts in exposure even
-    over the limit: the explicit override); reject → rejected. Raises CreditError when the order is not held."""
+    over the limit: the explicit override); reject → rejected; then the :func:`on_hold_decided` listeners are told
+    (the order follows the decision in the same transaction). Raises CreditError when the order is not held."""
     reason = _required_reason(reason)
     res = _reservation(order_ref)
     if res.status != ReservationStatus.HELD.value:
@@ -408,6 +515,8 @@ def decide_hold(order_ref: str, approve: bool, user, reason: str) -> CreditReser
     db.session.flush()
     audit.record(db.session, "credit_hold_approve" if approve else "credit_hold_reject", res, note=reason,
                  before=before, after={"status": res.status, "amount": str(res.amount)})
+    for listener in _decision_listeners:
+        listener(order_ref, approve, user, reason)
     return res
 
 
@@ -535,13 +644,34 @@ class OverviewRow:
 
 
 def credit_overview(on_date: date | None = None) -> list[OverviewRow]:
-    """Every (visible) distributor's exposure and aging, by code: the finance dashboard."""
+    """Every (visible) distributor's exposure and aging, by code: the finance dashboard. Set-based: a fixed number
+    of statements (distributors, accounts, temporary increases, ledger sums, reservations, open items) however many
+    distributors there are."""
     on = on_date or clock.today()
+    distributors = db.session.execute(select(Distributor).order_by(Distributor.code)).scalars().all()
+    accounts = {a.distributor_id: a for a in db.session.execute(select(CreditAccount)).scalars()}
+    temporary = _sums(TemporaryIncrease, TemporaryIncrease.valid_from <= on, TemporaryIncrease.valid_to >= on)
+    balances = _sums(ReceivableEntry)
+    reserved = _sums(CreditReservation, CreditReservation.status == ReservationStatus.ACTIVE.value)
+    items: dict[int, list[OpenItem]] = {}
+    for item in open_items(None, on, grace_days={did: a.grace_days for did, a in accounts.items()}):
+        items.setdefault(item.distributor_id, []).append(item)
     rows = []
-    for d in db.session.execute(select(Distributor).order_by(Distributor.code)).scalars():
-        exp = exposure(d, on)
-        rows.append(OverviewRow(d, exp, aging(d, on)))
+    for d in distributors:
+        account = accounts.get(d.id) or _default_account(d.id)
+        own = items.get(d.id, [])
+        figures = _Figures(temporary.get(d.id, ZERO), balances.get(d.id, ZERO), reserved.get(d.id, ZERO),
+                           sum(1 for i in own if i.days_overdue > 0), None, None)
+        exp = _exposure(account, figures, on, overdue=[i for i in own if i.days_overdue > 0])
+        rows.append(OverviewRow(d, exp, rules.aging_buckets(((i.open_amount, i.due_date) for i in own), on)))
     return rows
+
+
+def _sums(model, *where) -> dict[int, Decimal]:
+    """``sum(amount)`` per distributor of ``model`` rows matching ``where`` (one GROUP BY)."""
+    rows = db.session.execute(select(model.distributor_id, func.sum(model.amount)).where(*where)
+                              .group_by(model.distributor_id))
+    return {did: rules.money(total) for did, total in rows}
 
 
 def statement(distributor, date_from: date, date_to: date) -> Statement:

@@ -11,6 +11,7 @@ bp = Blueprint("distribution", __name__, url_prefix="/distribution", template_fo
 def init_app(app, api) -> None:
     """Register this package's pages, API and tasks with the app."""
     from app.cli import drp_cli
+    from credit.services import on_hold_decided
     from distribution import (  # noqa: F401
         agreement_api,
         agreement_views,
@@ -28,6 +29,7 @@ def init_app(app, api) -> None:
         return_views,
         tasks,
     )
+    from distribution.orders import sync_credit_decision
     from distribution.price_lists import lot_supply_values
     from distribution.rollups import refresh_rollups
     from ingestion.hooks import on_facts_changed
@@ -35,6 +37,7 @@ def init_app(app, api) -> None:
 
     set_unit_value_source(lot_supply_values)  # near-expiry stock is valued at the tier-1 supply price
     on_facts_changed(refresh_rollups)  # coverage rollups follow every sell-out load, in the load's transaction
+    on_hold_decided(sync_credit_decision)  # finance's decision on credit's hold queue moves the order at once
     app.register_blueprint(bp)
     api.register_blueprint(agreement_api.blp, name="api_agreement")
     api.register_blueprint(pricing_api.blp, name="api_pricing")

@@ -20,17 +20,19 @@ distributor are checked for overlap one after the other (PostgreSQL; SQLite runs
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import Date, Integer, bindparam, select, union_all
 
-from app import audit, clock
+from app import audit, clock, tenancy
 from app.extensions import db
 from app.masterdata.resources import can_ship_to, region_contains
 from app.models import Distributor, Product, ProductLine, Region, Terminal, utcnow
+from app.statements import in_ids
 from distribution.agreement_rules import Coverage, in_force, next_status, periods_overlap, shared_coverage
 from distribution.models.agreements import (
     Agreement,
@@ -473,20 +475,46 @@ def overlapping_active(agreement: Agreement) -> list[str]:
 def agreement_in_force(distributor: Distributor, product: Product, on_date: date) -> Agreement | None:
     """The agreement of ``distributor`` that authorised ``product`` (directly or through its line) on ``on_date``:
     an active one, or, looking back, an expired one or one terminated after that day. None when there is none."""
-    covers = or_(
-        select(AgreementProduct.id).where(AgreementProduct.agreement_id == Agreement.id,
-                                          AgreementProduct.product_id == product.id).exists(),
-        select(AgreementProductLine.id).where(AgreementProductLine.agreement_id == Agreement.id,
-                                              AgreementProductLine.product_line_id == product.product_line_id).exists(),
-    )
-    candidates = db.session.execute(
-        select(Agreement).where(Agreement.distributor_id == distributor.id, Agreement.start_date <= on_date,
-                                Agreement.end_date >= on_date, Agreement.approved_at.is_not(None), covers)
-        .order_by(Agreement.start_date.desc(), Agreement.id.desc())).scalars().all()
-    live = [a for a in candidates
-            if in_force(a.status, a.approved_at is not None, a.start_date, a.end_date, a.terminated_on, on_date)]
-    live.sort(key=lambda a: a.status != AgreementStatus.ACTIVE.value)
-    return live[0] if live else None
+    return agreements_in_force(distributor, [product], on_date).get(product.id)
+
+
+def agreements_in_force(distributor: Distributor, products, on_date: date) -> dict[int, Agreement]:
+    """:func:`agreement_in_force` for many products in ONE statement: product id → the agreement in force that
+    authorised it on ``on_date`` (products without one are missing from the answer)."""
+    ids = list({p.id for p in products})
+    if not ids:
+        return {}
+    stmt = _in_force_statement(db.session.get_bind().dialect.name)
+    rows = db.session.execute(stmt, {"product_ids": ids, "distributor_id": distributor.id, "on_date": on_date})
+    out: dict[int, Agreement] = {}
+    for product_id, a in rows:  # newest first; an active one beats an expired or terminated one
+        if not in_force(a.status, a.approved_at is not None, a.start_date, a.end_date, a.terminated_on, on_date):
+            continue
+        best = out.get(product_id)
+        if best is None or (best.status != AgreementStatus.ACTIVE.value and a.status == AgreementStatus.ACTIVE.value):
+            out[product_id] = a
+    return out
+
+
+@functools.cache
+def _in_force_statement(dialect: str):
+    """(product id, agreement) for every approved agreement of the distributor dated over the day that covers one
+    of the products, directly or through its product line; newest first. Built once per dialect, the values bound
+    (``product_ids``, ``distributor_id``, ``on_date``)."""
+    in_products = in_ids(dialect, "product_ids")
+    covered = union_all(
+        select(AgreementProduct.product_id.label("product_id"), AgreementProduct.agreement_id.label("agreement_id"))
+        .where(in_products(AgreementProduct.product_id)),
+        select(Product.id, AgreementProductLine.agreement_id)
+        .join(AgreementProductLine, AgreementProductLine.product_line_id == Product.product_line_id)
+        .where(in_products(Product.id)),
+    ).subquery("covered")
+    on_date = bindparam("on_date", type_=Date)
+    return tenancy.reusable(
+        select(covered.c.product_id, Agreement).join(covered, covered.c.agreement_id == Agreement.id)
+        .where(Agreement.distributor_id == bindparam("distributor_id", type_=Integer),
+               Agreement.start_date <= on_date, Agreement.end_date >= on_date, Agreement.approved_at.is_not(None))
+        .order_by(Agreement.start_date.desc(), Agreement.id.desc()))
 
 
 def is_authorised(distributor: Distributor, product: Product, on_date: date, terminal_region: Region | None = None,

@@ -415,11 +415,13 @@ def seed_coverage_demo(seed: int, today: date) -> str:
 
 
 def register() -> None:
-    """Have ``flask drp seed-demo`` seed the demo prices, agreements, returns and a recall too (called from
-    ``distribution.init_app``)."""
+    """Have ``flask drp seed-demo`` seed the demo prices, agreements, orders, returns, a recall and the coverage
+    rollups too (called from ``distribution.init_app``)."""
+    from distribution.order_demo import seed_order_demo
     from distribution.return_demo import seed_return_demo
 
     register_demo_extension(seed_price_demo)
     register_demo_extension(seed_agreement_demo)
+    register_demo_extension(seed_order_demo)  # after the agreements: orders need them
     register_demo_extension(seed_return_demo)  # after the agreements: it ships real orders to ZJ101
     register_demo_extension(seed_coverage_demo)

@@ -179,8 +179,9 @@ class Orders(MethodView):
                                     data["on_date"], data["note"])
         except svc.OrderError as exc:
             return _error(exc)
+        body = serialise(order)  # before the commit, which would expire what is loaded and read it all again
         db.session.commit()
-        return serialise(order)
+        return body
 
 
 @blp.route("/orders/<int:order_id>")

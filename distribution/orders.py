@@ -30,6 +30,7 @@ boundary rolls back).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,13 +38,13 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
-from app import audit, clock
+from app import audit, clock, tenancy
 from app.extensions import db
 from app.models import Distributor, Product, StockLocation, utcnow
 from distribution import price_lists
-from distribution.agreements import agreement_in_force
+from distribution.agreements import agreements_in_force
 from distribution.models.orders import Order, OrderLine, OrderStatus, Shipment, ShipmentLine
 from distribution.models.pricing import QuantityUnit
 
@@ -166,7 +167,8 @@ def _validate(distributor: Distributor, lines: Sequence, on_date: date) -> list[
     if len(inputs) > MAX_LINES:
         raise OrderInvalid(_("An order has at most %(n)d lines.", n=MAX_LINES))
     codes = {i.product_code for i in inputs if i.product_code}
-    products = {p.code: p for p in db.session.execute(select(Product).where(Product.code.in_(codes))).scalars()}
+    products = {p.code: p for p in db.session.execute(_products_statement(), {"codes": list(codes)}).scalars()}
+    in_force = agreements_in_force(distributor, products.values(), on_date)  # one statement for every line
     errors: dict[str, list[str]] = {}
     out: list[price_lists.OrderLine] = []
     seen: set[int] = set()
@@ -208,7 +210,7 @@ def _validate(distributor: Distributor, lines: Sequence, on_date: date) -> list[
                 qty=quantity, lo=quantity // product.pack_size * product.pack_size,
                 hi=(quantity // product.pack_size + 1) * product.pack_size))
             continue
-        if agreement_in_force(distributor, product, on_date) is None:
+        if product.id not in in_force:
             errors.setdefault(f"{key}.product_code", []).append(_(
                 "%(code)s is not authorised for %(name)s on %(day)s: no agreement in force covers it.",
                 code=product.code, name=distributor.name, day=on_date.isoformat()))
@@ -222,6 +224,11 @@ def _validate(distributor: Distributor, lines: Sequence, on_date: date) -> list[
     if problems:
         raise RuleViolation(problems[0], {"_": problems})
     return out
+
+
+@functools.cache
+def _products_statement():
+    return tenancy.reusable(select(Product).where(Product.code.in_(bindparam("codes", expanding=True))))
 
 
 def _shipping_problems(d: Distributor, on_date: date) -> list[str]:
@@ -248,15 +255,16 @@ def _price(distributor: Distributor, lines: list[price_lists.OrderLine], on_date
 
 
 def _fill_lines(order: Order, priced) -> None:
-    order.lines.clear()
-    db.session.flush()
-    for n, pl in enumerate(priced.lines, start=1):
-        r = pl.resolution
-        order.lines.append(OrderLine(
-            distributor_id=order.distributor_id, line_no=n, product=pl.line.product,
-            entered_quantity=pl.line.quantity, entered_unit=pl.line.unit, quantity=r.quantity,
-            unit_price=r.unit_price, amount=r.amount, price_rule=r.rule.value if r.rule else None,
-            price_explanation=price_lists.explain(r, pl.line.product), shipped_quantity=0))
+    if order.id is not None:  # an amendment replaces the lines (a new order has none to load and delete)
+        order.lines.clear()
+        db.session.flush()
+    order.lines.extend(OrderLine(
+        distributor_id=order.distributor_id, line_no=n, product=pl.line.product,
+        entered_quantity=pl.line.quantity, entered_unit=pl.line.unit, quantity=pl.resolution.quantity,
+        unit_price=pl.resolution.unit_price, amount=pl.resolution.amount,
+        price_rule=pl.resolution.rule.value if pl.resolution.rule else None,
+        price_explanation=price_lists.explain(pl.resolution, pl.line.product), shipped_quantity=0)
+        for n, pl in enumerate(priced.lines, start=1))
     order.total = priced.total
 
 
@@ -276,10 +284,11 @@ def _apply_decision(order: Order, decision) -> None:
     order.credit_exposure = None if exposure is None else Decimal(exposure).quantize(CENT, ROUND_HALF_UP)
 
 
-def _check_credit(order: Order, on_date: date) -> None:
+def _check_credit(order: Order, on_date: date, *, flush: bool = True) -> None:
     credit = _credit()
     try:
-        decision = credit.check_and_reserve(order.distributor, order.number, order.total, on_date=on_date)
+        decision = credit.check_and_reserve(order.distributor, order.number, order.total, on_date=on_date,
+                                            flush=flush)
     except credit.CreditError as exc:
         raise RuleViolation(getattr(exc, "message", None) or str(exc)) from exc
     _apply_decision(order, decision)
@@ -304,13 +313,14 @@ def place_order(distributor: Distributor, lines: Sequence, user, on_date: date |
     priced = _price(distributor, validated, on_date)
     order = Order(number=_new_number(on_date), distributor=distributor, distributor_id=distributor.id,
                   status=OrderStatus.DRAFT.value, on_date=on_date, placed_by_id=user.id, placed_at=utcnow(),
-                  credit_reasons=[], note=(note or "").strip() or None)
-    db.session.add(order)
+                  credit_reasons=[], note=(note or "").strip() or None, shipments=[])
     _fill_lines(order, priced)
+    # The credit check locks the distributor's credit account and leaves its reservation pending; the order, its
+    # lines, the reservation and their audit rows are then written by one flush (the lock is held until commit).
+    _check_credit(order, on_date, flush=False)
+    db.session.add(order)
+    audit.record(db.session, "order_placed", order, note=f"{order.status} {order.total}", defer=True)
     db.session.flush()
-    _check_credit(order, on_date)
-    db.session.flush()
-    audit.record(db.session, "order_placed", order, note=f"{order.status} {order.total}")
     return order
 
 
@@ -410,23 +420,20 @@ def apply_credit_decision(order: Order, approved: bool, user=None, reason: str |
 
 
 def refresh_credit_decision(order: Order) -> Order:
-    """A held order whose reservation finance already decided on credit's side (its hold-queue pages call
-    ``credit.services.decide_hold`` directly) follows that decision: active → approved, rejected → rejected.
-    Credit cannot import distribution (DESIGN.md §2), so the order reads the reservation's status when it is next
-    looked at (:func:`get_order`, :func:`ship_order`, the list pages). Flushes when it changes something."""
+    """A held order whose reservation finance already decided on credit's side follows that decision: active →
+    approved, rejected → rejected. Decisions reach the order at once through credit's ``on_hold_decided`` seam
+    (:func:`sync_credit_decision`, registered in ``distribution.init_app``); this re-check, when a held order is
+    looked at or shipped, covers a decision taken where that seam was not plugged in. Flushes when it changes
+    something."""
     if order.status != OrderStatus.CREDIT_HOLD.value:
         return order
-    from credit.models import CreditReservation  # read only: the reservation's status is the decision
-
-    row = db.session.execute(select(CreditReservation.status, CreditReservation.decided_by_id,
-                                    CreditReservation.decision_reason)
-                             .where(CreditReservation.order_ref == order.number)).first()
-    if row is None or row.status not in ("active", "closed", "rejected"):
+    state = _credit().reservation_status(order.number)
+    if state is None or state.status not in ("active", "closed", "rejected"):
         return order
     from app.models import User
 
-    user = db.session.get(User, row.decided_by_id) if row.decided_by_id else None
-    return apply_credit_decision(order, row.status != "rejected", user, row.decision_reason)
+    user = db.session.get(User, state.decided_by_id) if state.decided_by_id else None
+    return apply_credit_decision(order, state.status != "rejected", user, state.decision_reason)
 
 
 def sync_credit_decision(order_ref: str, approved: bool, user=None, reason: str | None = None) -> Order | None:
@@ -511,39 +518,42 @@ def ship_order(order: Order, user, lines: Mapping[int, int] | None = None, on_da
                               "only lots that are blocked, expired or too close to expiry for tier %(tier)d).",
                               number=order.number, loc=source.code, day=on_date.isoformat(),
                               tier=order.distributor.tier))
-    shipment = Shipment(number=f"SH-{order.number}-{len(order.shipments) + 1}", order=order,
-                        distributor_id=order.distributor_id, on_date=on_date, shipped_by_id=user.id,
-                        from_location_id=source.id, to_location_id=target.id, amount=Decimal("0.00"))
-    db.session.add(shipment)
-    total = Decimal("0.00")
+    number = f"SH-{order.number}-{len(order.shipments) + 1}"
     lots = _lots({p.lot_id for a in allocations for p in a.picks})
+    posted = []  # the stock moves first (each locks its balances); the shipment's rows are then written at once
     for (ln, _qty), allocation in zip(wanted, allocations, strict=True):
         for pick in allocation.picks:
             try:
                 movement = inventory.post_movement("shipment", lots[pick.lot_id], pick.quantity, from_location=source,
-                                                   to_location=target, on_date=on_date, reference=shipment.number)
+                                                   to_location=target, on_date=on_date, reference=number)
             except inventory.InventoryError as exc:
                 raise RuleViolation(str(exc)) from exc
-            amount = line_amount(ln.unit_price, pick.quantity)
-            shipment.lines.append(ShipmentLine(distributor_id=order.distributor_id, order_line=ln,
-                                               lot_id=pick.lot_id, quantity=pick.quantity, unit_price=ln.unit_price,
-                                               amount=amount, movement_id=movement.id))
-            ln.shipped_quantity += pick.quantity
-            total += amount
+            posted.append((ln, pick, movement))
+    shipment = Shipment(number=number, order=order, distributor_id=order.distributor_id, on_date=on_date,
+                        shipped_by_id=user.id, from_location_id=source.id, to_location_id=target.id,
+                        amount=Decimal("0.00"), invoice_reference=f"INV-{number}")
+    total = Decimal("0.00")
+    for ln, pick, movement in posted:
+        amount = line_amount(ln.unit_price, pick.quantity)
+        shipment.lines.append(ShipmentLine(distributor_id=order.distributor_id, order_line=ln, lot_id=pick.lot_id,
+                                           quantity=pick.quantity, unit_price=ln.unit_price, amount=amount,
+                                           movement_id=movement.id))
+        ln.shipped_quantity += pick.quantity
+        total += amount
     shipment.amount = total
     before = order.status
     order.status = (OrderStatus.SHIPPED.value if all(ln.backorder == 0 for ln in order.lines)
                     else OrderStatus.PARTIALLY_SHIPPED.value)
+    db.session.add(shipment)
+    audit.record(db.session, "order_shipped", order, note=f"{shipment.number} {total}", before={"status": before},
+                 after={"status": order.status}, defer=True)
     db.session.flush()
     credit = _credit()
-    shipment.invoice_reference = f"INV-{shipment.number}"
     try:
         credit.post_invoice(order.distributor, order.number, total, on_date, reference=shipment.invoice_reference,
                             user=user)
     except credit.CreditError as exc:
         raise RuleViolation(getattr(exc, "message", None) or str(exc)) from exc
-    audit.record(db.session, "order_shipped", order, note=f"{shipment.number} {total}", before={"status": before},
-                 after={"status": order.status})
     return shipment
 
 

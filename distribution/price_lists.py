@@ -11,6 +11,7 @@ itself lives in the pure module :mod:`distribution.pricing`.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,14 +19,28 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
-from sqlalchemy import Integer, and_, any_, bindparam, case, func, literal, null, or_, select, union_all
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 
-from app import clock
+from app import clock, tenancy
 from app.extensions import db
+from app.i18n import bound_gettext
 from app.masterdata.resource import Field, normalise_cell
 from app.models import Distributor, Product, Region
+from app.statements import in_ids
 from distribution import pricing
 from distribution.models.pricing import PriceFloor, PriceItem, PriceList, PriceListKind, QuantityUnit
 
@@ -81,22 +96,24 @@ def kind_label(kind: str) -> str:
     return dict(kind_choices()).get(kind, kind)
 
 
-def rule_label(rule: pricing.Rule | str | None) -> str:
-    return {
-        pricing.Rule.DISTRIBUTOR_SPECIFIC: _("distributor-specific price"),
-        pricing.Rule.PROVINCIAL_BID: _("provincial bid price"),
-        pricing.Rule.TIER_LIST: _("tier supply price list"),
-    }.get(rule, "")
+def rule_label(rule: pricing.Rule | str | None, _=_) -> str:
+    if rule == pricing.Rule.DISTRIBUTOR_SPECIFIC:
+        return _("distributor-specific price")
+    if rule == pricing.Rule.PROVINCIAL_BID:
+        return _("provincial bid price")
+    if rule == pricing.Rule.TIER_LIST:
+        return _("tier supply price list")
+    return ""
 
 
-def quantity_label(product: Product, quantity: int, unit: str) -> str:
+def quantity_label(product: Product, quantity: int, unit: str, _=_) -> str:
     if unit == QuantityUnit.CASE.value:
         return _("%(n)d cases (= %(base)d %(unit)s)", n=quantity, base=quantity * product.pack_size,
                  unit=product.base_unit)
     return f"{quantity} {product.base_unit}"
 
 
-def _window(start: date, end: date | None) -> str:
+def _window(start: date, end: date | None, _=_) -> str:
     return f"{start.isoformat()} ~ {end.isoformat() if end else _('open-ended')}"
 
 
@@ -620,22 +637,22 @@ class PricedOrder:
 _FLOOR_ROW, _CUSTOMER_ROW = "floor", "customer"
 
 
-def _candidates_statement(distributor: Distributor, product_ids: Sequence[int], on_date: date):
-    """ONE SELECT (a UNION ALL): every item of the given products that may apply to ``distributor`` on ``on_date``
+@functools.cache
+def _candidates_statement(dialect: str):
+    """ONE SELECT (a UNION ALL): every item of the given products that may apply to the distributor on the day
     (its own list, its province's bid list, its tier's list; active lists; effective that day) as rows shaped like a
     :class:`distribution.pricing.Candidate`; then the products' floors on that day (``kind`` = 'floor') and the
     distributor's province (``kind`` = 'customer') in rows of the same shape. Separate floor rows instead of a join
-    keep every item row narrow (that is most of the cost)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        # one array parameter: the same SQL text for any number of products, so the server's prepared plan is reused
-        ids = bindparam("product_ids", list(product_ids), type_=ARRAY(Integer))
+    keep every item row narrow (that is most of the cost).
 
-        def in_products(col):
-            return col == any_(ids)
-    else:
-        def in_products(col):
-            return col.in_(list(product_ids))
-    province = select(Region.province_id).where(Region.id == distributor.region_id).scalar_subquery()
+    Built once per dialect; the values are bound parameters (``product_ids``, ``distributor_id``, ``region_id``,
+    ``tier_kind``, ``on_date``: see :func:`fetch_candidates`), so an order does not pay for building it."""
+    on_date = bindparam("on_date", type_=Date)
+    distributor_id = bindparam("distributor_id", type_=Integer)
+    region_id = bindparam("region_id", type_=Integer)
+    tier_kind = bindparam("tier_kind", type_=String)
+    in_products = in_ids(dialect, "product_ids")
+    province = select(Region.province_id).where(Region.id == region_id).scalar_subquery()
     # The precedence rank of each row (0 own list, 1 bid, 2 tier) and, per product, the strongest rank that has a
     # break from 1 unit: that list wins whatever the quantity, so rows of weaker lists can never matter (not to the
     # price, nor to the explanation, which names only stronger rules passed over) and are not sent at all.
@@ -651,9 +668,9 @@ def _candidates_statement(distributor: Distributor, product_ids: Sequence[int], 
         .where(in_products(PriceItem.product_id), PriceList.active, PriceItem.effective_from <= on_date,
                or_(PriceItem.effective_to.is_(None), PriceItem.effective_to >= on_date),
                or_(and_(PriceList.kind == PriceListKind.DISTRIBUTOR_SPECIFIC.value,
-                        PriceList.distributor_id == distributor.id),
+                        PriceList.distributor_id == distributor_id),
                    and_(PriceList.kind == PriceListKind.PROVINCIAL_BID.value, PriceList.province_id == province),
-                   PriceList.kind == pricing.TIER_KINDS.get(distributor.tier, "-")))
+                   PriceList.kind == tier_kind))
         .subquery()
     )
     items = select(*list(applicable.c)[:15]).where(or_(applicable.c.sure.is_(None),
@@ -666,8 +683,8 @@ def _candidates_statement(distributor: Distributor, product_ids: Sequence[int], 
                or_(PriceFloor.effective_to.is_(None), PriceFloor.effective_to >= on_date))
     )
     customer = select(Region.province_id, null(), null(), null(), null(), literal(_CUSTOMER_ROW), *[null()] * 9
-                      ).where(Region.id == distributor.region_id)
-    return union_all(items, floors, customer)
+                      ).where(Region.id == region_id)
+    return tenancy.reusable(union_all(items, floors, customer))
 
 
 def fetch_candidates(distributor: Distributor, product_ids: Sequence[int], on_date: date):
@@ -676,7 +693,11 @@ def fetch_candidates(distributor: Distributor, product_ids: Sequence[int], on_da
     province_id = None
     if product_ids:
         Candidate, Floor = pricing.Candidate, pricing.Floor  # noqa: N806 (local names, a hot loop)
-        for r in db.session.execute(_candidates_statement(distributor, product_ids, on_date)).all():  # one fetch
+        stmt = _candidates_statement(db.session.get_bind().dialect.name)
+        params = {"product_ids": list(product_ids), "distributor_id": distributor.id,
+                  "region_id": distributor.region_id, "tier_kind": pricing.TIER_KINDS.get(distributor.tier, "-"),
+                  "on_date": on_date}
+        for r in db.session.execute(stmt, params).all():  # one fetch
             kind = r[5]
             if kind == _FLOOR_ROW:
                 floors.append(Floor(r[0], r[1], r[6], r[8], r[9], r[10]))
@@ -735,30 +756,31 @@ def price_order(distributor: Distributor, lines: Sequence[OrderLine], on_date: d
 
 def explain(resolution: pricing.Resolution, product: Product | None = None) -> str:
     """Why this price, in the user's language: the rule that won, the list, the item and version, the break."""
+    _ = bound_gettext()  # an order explains every line: look the catalog up once
     if not resolution.found:
-        passed = "; ".join(_passed_text(rule, why) for rule, why in resolution.passed_over)
+        passed = "; ".join(_passed_text(rule, why, _) for rule, why in resolution.passed_over)
         return _("No price: %(reasons)s.", reasons=passed)
     item = resolution.item
-    qty = (quantity_label(product, item.entered_quantity or item.min_quantity, item.entered_unit)
+    qty = (quantity_label(product, item.entered_quantity or item.min_quantity, item.entered_unit, _)
            if product is not None else str(item.min_quantity))
     text = _("Rule: %(rule)s wins (precedence: distributor-specific, then provincial bid, then tier list). "
              "List %(code)s “%(name)s”, item #%(item)d version %(version)d, break from %(qty)s (the highest break "
-             "not above %(quantity)d), effective %(window)s.", rule=rule_label(resolution.rule), code=item.list_code,
-             name=item.list_name, item=item.item_id, version=item.version, qty=qty, quantity=resolution.quantity,
-             window=_window(item.effective_from, item.effective_to))
+             "not above %(quantity)d), effective %(window)s.", rule=rule_label(resolution.rule, _),
+             code=item.list_code, name=item.list_name, item=item.item_id, version=item.version, qty=qty,
+             quantity=resolution.quantity, window=_window(item.effective_from, item.effective_to, _))
     if resolution.passed_over:
         text += " " + _("Passed over: %(reasons)s.", reasons="; ".join(
-            _passed_text(rule, why) for rule, why in resolution.passed_over))
+            _passed_text(rule, why, _) for rule, why in resolution.passed_over))
     if resolution.floor_applied:
         text += " " + _("The list price %(price)s is below the floor; the floor %(floor)s applies.",
                         price=resolution.list_price, floor=resolution.floor.price)
     return text
 
 
-def _passed_text(rule, why) -> str:
+def _passed_text(rule, why, _=_) -> str:
     if why == pricing.PassedOver.BELOW_LOWEST_BREAK:
-        return _("%(rule)s: the quantity is below its lowest break", rule=rule_label(rule))
-    return _("%(rule)s: no item effective on the date", rule=rule_label(rule))
+        return _("%(rule)s: the quantity is below its lowest break", rule=rule_label(rule, _))
+    return _("%(rule)s: no item effective on the date", rule=rule_label(rule, _))
 
 
 def explanation_data(resolution: pricing.Resolution) -> dict:

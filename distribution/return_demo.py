@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import time
 import zlib
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
@@ -55,20 +55,22 @@ def _ship(d: Distributor, manager: User, finance: User, today: date, want: int) 
                StockBalance.quantity >= Product.pack_size)
         .group_by(Product.id).having(func.count(Lot.id) >= 1).order_by(Product.code)).scalars().all()
     lines = []
+    placed_on, shipped_on = today - timedelta(days=3), today - timedelta(days=1)  # ordered, then shipped days later
     for product in candidates:
         if len(lines) >= want:
             break
-        if agreement_in_force(d, product, today) is None:
+        if agreement_in_force(d, product, placed_on) is None:
             continue
+        placer = _user(DIST_USER) or manager  # the distributor places its own orders, as in the order demo
         try:
-            with acting_as(actor_for_user(manager)):
+            with acting_as(actor_for_user(placer)):
                 order = orders.place_order(d, [{"product_code": product.code, "quantity": 1, "unit": "case"}],
-                                           manager, note="演示订单")
+                                           placer, on_date=placed_on, note="演示订单")
             if order.status == "credit_hold":
                 with acting_as(actor_for_user(finance)):
                     orders.decide_order_hold(order, True, finance, "年度协议客户，同意发货")
             with acting_as(actor_for_user(manager)):
-                shipment = orders.ship_order(order, manager)
+                shipment = orders.ship_order(order, manager, on_date=shipped_on)
         except orders.OrderError:
             continue
         lines.append(shipment.lines[0])

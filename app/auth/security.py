@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask, abort, g, request
 from flask_login import current_user
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import csrf, db, login_manager
@@ -72,13 +74,18 @@ def revoke_token(token: ApiToken) -> None:
         db.session.flush()
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # a token's last_used_at is written at most this often
+
+
 def user_for_token(secret: str) -> User | None:
-    """The active user a valid (not revoked, not expired) bearer token belongs to, or None."""
+    """The active user a valid (not revoked, not expired) bearer token belongs to, or None.
+
+    One indexed lookup (the token by its hash, with its user and the user's distributor in the same statement); the
+    token's ``last_used_at`` is written only when it is older than :data:`LAST_USED_RESOLUTION`, so a busy system
+    does not write a row on every call."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _hash_token(secret))
-    ).scalar_one_or_none()
+    token = db.session.execute(_token_statement(), {"token_hash": _hash_token(secret)}).scalar_one_or_none()
     if token is None or token.revoked_at is not None:
         return None
     now = utcnow()
@@ -86,14 +93,22 @@ def user_for_token(secret: str) -> User | None:
         return None
     if not token.user.active:
         return None
-    # Written at once by id: the flush at the end of the request runs as the (distributor) user, who may not
-    # write token rows.
-    db.session.execute(
-        update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
-        .execution_options(skip_tenant_scope=True, synchronize_session=False)
-    )
+    if token.last_used_at is None or now - _aware(token.last_used_at) >= LAST_USED_RESOLUTION:
+        # Written at once by id: the flush at the end of the request runs as the (distributor) user, who may not
+        # write token rows.
+        db.session.execute(
+            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+            .execution_options(skip_tenant_scope=True, synchronize_session=False)
+        )
+        set_committed_value(token, "last_used_at", now)  # what the row now holds, without making it dirty
     g.api_token_id = token.id
     return token.user
+
+
+@functools.cache
+def _token_statement():
+    return (select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"))
+            .options(joinedload(ApiToken.user).joinedload(User.distributor)))
 
 
 def _aware(dt: datetime) -> datetime:

@@ -44,6 +44,7 @@ class Seed:
     warehouse: str = "E2E-WH"  # the manufacturer's warehouse
     lots: tuple[str, ...] = ("E2E-L1", "E2E-L2", "E2E-L3", "E2E-L9")  # L9 sits in the warehouse, for blocking
     tier1_list: str = "E2E-T1"
+    finance: str = "e2e_finance"
     ids: dict[str, int] = field(default_factory=dict)
 
 
@@ -89,6 +90,7 @@ def _seed(seed: Seed) -> None:
     _seed_prices(seed)
     _seed_stock(seed)
     _seed_coverage(seed)
+    _seed_credit(seed)
     db.session.commit()
 
 
@@ -210,6 +212,23 @@ def _seed_coverage(seed: Seed) -> None:
     target_list(db.session, "E2E-TL", one(ProductLine, seed.product_line), one(Region, "330000"), 2026, [t1, t2])
     load_sell_out(db.session, one(Distributor, seed.dist_a), date(2026, 5, 1),
                   [fact(t1, one(Product, seed.products[0]), 10, date(2026, 5, 6))], filename="E2E-流向-2026-05.xlsx")
+def _seed_credit(seed: Seed) -> None:
+    """A finance user; A's credit: limit 10,000.00, 30 days' terms, 5 grace days, invoice E2E-INV-1 3,000.00 of
+    2026-05-20 (due 06-19) and payment E2E-PAY-1 1,000.00 on 06-01: 8,000.00 available. Nothing is shipped (the
+    stock figures above stay as they are)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from app.auth.services import create_user, find_user
+    from credit import services as credit
+
+    create_user(seed.finance, PASSWORD, "finance", "财务钱七")
+    finance = find_user(seed.finance)
+    a = seed.ids["dist_a"]
+    credit.set_credit_terms(a, limit=Decimal("10000.00"), payment_terms_days=30, grace_days=5, reason="年度授信",
+                            user=finance)
+    credit.post_invoice(a, None, Decimal("3000.00"), date(2026, 5, 20), reference="E2E-INV-1", user=finance)
+    credit.record_payment(a, Decimal("1000.00"), date(2026, 6, 1), "E2E-PAY-1", user=finance)
 
 
 @dataclass

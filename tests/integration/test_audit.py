@@ -87,3 +87,20 @@ def test_login_and_failed_login_are_audited(client, db_session, make_user):
     actions = db_session.execute(select(AuditLog.action, AuditLog.note).order_by(AuditLog.id.desc()).limit(2)).all()
     assert actions[0].action == "login"
     assert actions[1] == ("login_failed", u.username)
+
+
+def test_a_deferred_decision_is_written_by_the_next_flush_with_the_new_rows_id(db_session):
+    from app import audit
+    from app.models import ProductLine
+
+    line = ProductLine(code="AUD-DEF", name="延迟")
+    db_session.add(line)
+    with acting_as(Actor(7, "li.si")):
+        audit.record(db_session, "line_opened", line, note="with its row", defer=True)
+        assert _entries(db_session, "product_line", "None") == []  # not written yet: it rides on the flush
+        db_session.flush()
+        create, decision = _entries(db_session, "product_line", line.id)
+        assert (create.action, decision.action, decision.note, decision.actor) == (
+            "create", "line_opened", "with its row", "li.si")
+        audit.record(db_session, "line_checked", line, defer=True)  # nothing pending: written at once
+        assert _entries(db_session, "product_line", line.id)[-1].action == "line_checked"

@@ -163,3 +163,36 @@ def test_change_own_password(login, db_session):
     assert r.status_code == 302
     db_session.expire_all()
     assert services.authenticate(c.user.username, "New-password-22") is not None
+
+
+def test_a_token_is_one_lookup_and_its_last_use_is_written_at_most_once_a_minute(app, db_session, make_user):
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from app.auth.security import user_for_token
+    from app.models import utcnow
+
+    d_user = make_user("viewer")
+    token, secret = services.create_token(d_user, "ERP")
+    statements = []
+    engine = db_session.get_bind()
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with app.test_request_context("/api/v1/me"):
+            assert user_for_token(secret) is d_user
+            assert statements == ["SELECT", "UPDATE"]  # never used before: recorded
+            statements.clear()
+            assert user_for_token(secret) is d_user
+            assert statements == ["SELECT"]  # used a moment ago: nothing written
+            token.last_used_at = utcnow() - timedelta(minutes=2)
+            db_session.flush()
+            statements.clear()
+            assert user_for_token(secret) is d_user
+            assert statements == ["SELECT", "UPDATE"]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 from collections import Counter, defaultdict
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -41,13 +42,16 @@ def _counts() -> dict[str, int]:
         TerminalAlias,
         User,
     )
+    from credit.models import CreditAccount, CreditReservation, ReceivableEntry
     from distribution.models.agreements import Agreement, AgreementEvent, AgreementTarget
+    from distribution.models.orders import Order, Shipment
     from distribution.models.pricing import PriceFloor, PriceItem, PriceList
     from inventory.models import Lot, StockBalance, StockMovement
 
     models = (ProductLine, Product, Distributor, Terminal, TerminalAlias, TargetList, TargetListEntry, StockLocation,
               User, AuditLog, Lot, StockMovement, StockBalance, Notification, PriceList, PriceItem, PriceFloor,
-              Agreement, AgreementTarget, AgreementEvent)
+              Agreement, AgreementTarget, AgreementEvent, Order, Shipment, CreditAccount, CreditReservation,
+              ReceivableEntry)
     return {m.__name__: db.session.execute(select(func.count()).select_from(m)).scalar_one() for m in models}
 
 
@@ -234,7 +238,7 @@ def test_stock_locations(seeded):
 def test_second_run_adds_nothing(seeded):
     assert seeded.after_second == seeded.after_first
     assert "already" in seeded.second
-    for part in ("stock:", "price lists:", "agreements"):
+    for part in ("stock:", "price lists:", "agreements", "orders:"):
         line = next(ln for ln in seeded.second.splitlines() if ln.strip().startswith(part))
         assert "already present; nothing added" in line, line
         assert part in seeded.first
@@ -622,3 +626,70 @@ def test_coverage_demo_reports_the_sell_out_and_the_dashboard_has_numbers(seeded
     n = coverage.slice_numbers(coverage.Scope(Period("month", month)))
     assert n.targets > 500 and 0 < n.bought < n.targets and n.listing_rate is not None
     assert n.coverage is not None and n.target_cities > 10
+# -- the extensions: orders, credit and receivables (distribution.order_demo) -----------------------------------------
+def test_orders_shipped_invoiced_paid_overdue_and_held(seeded):
+    """The order history makes the finance pages real: shipped orders with invoices due on the agreements' terms,
+    most paid, some overdue past grace (so the nightly job held those distributors), orders approved and not yet
+    shipped (reserved), orders in finance's hold queue (for overdue invoices and for the limit), one let through and
+    one rejected by finance, and agreement achievement that reads the shipped orders."""
+    from app import clock
+    from app.models import AuditLog, Notification
+    from credit import services as credit
+    from credit.models import ReceivableEntry
+    from distribution.agreements import sell_in_by_quarter
+    from distribution.models.agreements import Agreement
+    from distribution.models.orders import Order, Shipment
+    from distribution.order_demo import NEAR_LIMIT
+
+    today = clock.today()
+    found = _all(Order)
+    by_status = Counter(o.status for o in found)
+    assert by_status["shipped"] >= 40 and by_status["approved"] >= 2
+    assert by_status["credit_hold"] >= 3 and by_status["rejected"] == 1
+    assert {o.distributor.tier for o in found} == {1} and len({o.distributor_id for o in found}) >= 12
+    assert {o.placed_by.username for o in found if o.distributor.code in ("ZJ101", "GD101")} <= {"dist_zj", "dist_gd"}
+
+    terms = {a.distributor_id: a.payment_terms_days for a in _all(Agreement) if a.status == "active"}
+    invoices = {e.reference: e for e in _all(ReceivableEntry) if e.kind == "invoice"}
+    shipments = _all(Shipment)
+    assert len(invoices) == len(shipments) >= 40
+    for sh in shipments:
+        inv = invoices[sh.invoice_reference]
+        assert (inv.amount, inv.entry_date, inv.order_ref) == (sh.amount, sh.on_date, sh.order.number)
+        assert inv.due_date == sh.on_date + timedelta(days=terms[sh.distributor_id])
+        assert sh.on_date <= today and sh.order.on_date < sh.on_date
+    assert sum(e.kind == "payment" for e in _all(ReceivableEntry)) >= 20
+
+    rows = {r.distributor.code: r for r in credit.credit_overview(today)}
+    ordering = {o.distributor.code for o in found}
+    for code in ordering:
+        exp = rows[code].exposure
+        unshipped = sum((o.total - o.shipped_amount for o in found if o.distributor.code == code
+                         and o.status in ("approved", "partially_shipped")), Decimal("0.00"))
+        assert exp.reserved == unshipped and exp.limit > 0  # approved orders' credit not yet invoiced
+        assert exp.open_receivables == credit.balance(rows[code].distributor)
+    held_for_overdue = {code for code in ordering if rows[code].exposure.manual_hold}
+    assert len(held_for_overdue) == 2
+    for code in held_for_overdue:
+        assert rows[code].exposure.blocking_invoices
+        assert any(n.kind == "credit_overdue_hold" and n.distributor_id == rows[code].distributor.id
+                   for n in _all(Notification))
+    paid_up = [code for code in ordering if not rows[code].exposure.overdue_invoices]
+    assert len(paid_up) >= len(ordering) // 2
+    aging = credit.aging(None, today)
+    assert aging["current"] > 0 and aging["31-60"] + aging["61-90"] > 0 and aging["1-30"] > 0
+
+    queue = credit.held_reservations()
+    assert len(queue) >= 3 and {r.distributor.code for r in queue} >= held_for_overdue | {NEAR_LIMIT}
+    assert any("逾期" in reason for r in queue for reason in r.reasons)
+    assert any("超出可用额度" in reason or "可用信用" in reason for r in queue if r.distributor.code == NEAR_LIMIT
+               for reason in r.reasons)
+    decided = [o for o in found if o.decided_by_id is not None]
+    assert sorted(o.status == "rejected" for o in decided) == [False, True]  # one let through, one rejected
+    assert all(o.decision_reason and o.distributor.code == NEAR_LIMIT for o in decided)
+    assert {log.action for log in _all(AuditLog) if log.entity_type == "credit_reservation"} >= {
+        "credit_hold_approve", "credit_hold_reject"}
+
+    achieved = [amount for a in _all(Agreement) if a.status == "active" and a.distributor.tier == 1
+                for amount, _qty in sell_in_by_quarter(a).values()]
+    assert sum(achieved) == sum(sh.amount for sh in shipments) > 0

@@ -264,3 +264,48 @@ def test_nightly_overdue_holds_once(db_session, dist, make_distributor):
     assert sorted(notes, key=str) == sorted([("finance", None), ("distributor", dist.id)], key=str)
     assert db_session.execute(select(func.count()).select_from(AuditLog)
                               .where(AuditLog.action == "credit_overdue_hold")).scalar_one() == 1
+
+
+def test_overview_is_set_based_and_agrees_with_each_exposure(db_session, dist, make_distributor, make_user):
+    """The finance dashboard's figures come from a fixed number of statements however many distributors there
+    are, and equal each distributor's own exposure and aging."""
+    from sqlalchemy import event
+
+    def world(n):
+        for i in range(n):
+            d = make_distributor()
+            services.set_credit_terms(d, limit=D("5000"), grace_days=i, reason="授信")
+            assert services.check_and_reserve(d, f"OV-SO-{d.code}", D("300")).approved
+            services.post_invoice(d, None, D("1000") + i, date(2026, 5, 1), reference=f"OV-{d.code}")  # due 05-31
+            services.record_payment(d, D("100"), TODAY, f"OV-P-{d.code}")
+            services.add_temporary_increase(d, D("250"), date(2026, 6, 1), date(2026, 6, 30), make_user("finance"),
+                                            "旺季")
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db_session.get_bind()
+    world(2)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        services.credit_overview(TODAY)
+        few = len(statements)
+        event.remove(engine, "before_cursor_execute", count)
+        world(5)
+        event.listen(engine, "before_cursor_execute", count)
+        statements.clear()
+        rows = services.credit_overview(TODAY)
+        assert len(statements) == few <= 7, statements
+    finally:
+        if event.contains(engine, "before_cursor_execute", count):
+            event.remove(engine, "before_cursor_execute", count)
+    assert len(rows) >= 8
+    for row in rows:
+        assert row.exposure == services.exposure(row.distributor, TODAY)
+        assert row.aging == services.aging(row.distributor, TODAY)
+    busy = [r for r in rows if r.distributor.code != dist.code and r.exposure.reserved == D("300.00")]
+    assert len(busy) == 7 and all(r.exposure.temporary == D("250.00") for r in busy)
+    assert {r.exposure.overdue_amount for r in busy} == {D("900.00") + i for i in range(5)}
+    assert all(r.exposure.blocking_invoices for r in busy)  # 15 days overdue, grace 0..4 days

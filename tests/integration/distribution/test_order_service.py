@@ -100,6 +100,37 @@ def test_approved_order_is_priced_and_reserves_exposure(ow):
     assert ow.exposure().reserved == D("1334.56")
 
 
+def test_placing_an_order_is_a_fixed_number_of_statements_with_the_figures_read_under_the_lock(ow):
+    """The hot path: products, agreements (every line at once), prices, the credit account lock, the exposure
+    figures, then one flush (reservation, order, lines, audit rows): nine statements however many lines. The figures
+    are read after the lock is granted (a statement started before it would see a stale snapshot)."""
+    from sqlalchemy import event
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    engine = ow.session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        ow.place([{"product_code": "OW-P1", "quantity": 1, "unit": "case"}], user=ow.user)
+        one_line = list(statements)
+        statements.clear()
+        order = ow.place([{"product_code": "OW-P1", "quantity": 1, "unit": "case"},
+                          {"product_code": "OW-P2", "quantity": 2, "unit": "case"}], user=ow.user)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert order.status == "approved" and len(order.lines) == 2
+    assert len(statements) == len(one_line) == 9, statements
+    lock = next(i for i, s in enumerate(statements) if s.startswith("SELECT credit_account.") and "FOR UPDATE" in s)
+    figures = next(i for i, s in enumerate(statements) if "sum(credit_reservation.amount)" in s)
+    assert lock < figures
+    assert [s.split(" (")[0] for s in statements[-4:]] == [
+        "INSERT INTO credit_reservation", "INSERT INTO sales_order", "INSERT INTO sales_order_line",
+        "INSERT INTO audit_log"]
+
+
 def test_over_the_limit_is_held_with_the_reason(ow):
     first = ow.place([{"product_code": "OW-P1", "quantity": 70, "unit": "case"}])  # 8641.92
     assert first.status == "approved"
@@ -154,8 +185,14 @@ def test_finance_decides_a_held_order(ow):
 
 def test_a_decision_taken_on_credits_side_reaches_the_order(ow):
     held = ow.place([{"product_code": "OW-P1", "quantity": 900, "unit": "case"}])
+    assert ow.credit.reservation_status(held.number).status == "held"
     ow.credit.decide_hold(held.number, False, ow.finance, "拒绝")
-    assert svc.get_order(held.id).status == "rejected"
+    ow.session.flush()
+    # at once, in the same transaction (credit's on_hold_decided seam), not only when the order is next read
+    assert ow.session.execute(select(Order.status).where(Order.id == held.id)).scalar_one() == "rejected"
+    assert (held.decision_reason, held.decided_by_id) == ("拒绝", ow.finance.id)
+    assert ow.credit.reservation_status(held.number).status == "rejected"
+    assert ow.credit.reservation_status("SO-NEVER-CHECKED") is None
 
 
 # -- shipping -----------------------------------------------------------------------------------------------------
