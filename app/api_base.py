@@ -15,6 +15,8 @@ from marshmallow import Schema, fields, validate
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
+from app.extensions import db
+
 
 class PageArgs(Schema):
     """Query arguments of every paginated list endpoint."""
@@ -76,6 +78,18 @@ def _flatten(messages, prefix=""):
 def error_response(status: int, message: str, details=None, code: str | None = None):
     body = {"error": {"code": code or _CODES.get(status, "error"), "message": message, "details": details or []}}
     return jsonify(body), status
+
+
+def field_details(errors) -> list[dict]:
+    """A service's ``{field: [message, ...]}`` (``"_"`` for the whole request) as the API's error details."""
+    return [{"field": None if k == "_" else k, "message": m} for k, msgs in errors.items() for m in msgs]
+
+
+def refused(exc):
+    """The response for a refused service call (an exception with ``status``, ``message`` and ``errors``): the
+    transaction is rolled back first, so nothing of the refused request stays."""
+    db.session.rollback()
+    return error_response(exc.status, exc.message, field_details(exc.errors))
 
 
 class Api(_SmorestApi):

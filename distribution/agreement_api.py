@@ -11,7 +11,7 @@ from flask import abort
 from flask.views import MethodView
 from flask_login import current_user
 
-from app.api_base import Blueprint, error_response
+from app.api_base import Blueprint, refused
 from app.auth.security import roles_required
 from app.extensions import db
 from app.masterdata.services import paginate
@@ -47,9 +47,7 @@ ERRORS = {403: "wrong role", 404: "not found (or another distributor's)", 409: "
 
 
 def _error(exc: AgreementError):
-    db.session.rollback()
-    details = [{"field": None if k == "_" else k, "message": m} for k, msgs in exc.errors.items() for m in msgs]
-    return error_response(exc.status, exc.message, details)
+    return refused(exc)
 
 
 def _agreement(agreement_id: int):

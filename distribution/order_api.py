@@ -16,7 +16,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from app.api_base import Blueprint, PageArgs, PageMeta, error_response
+from app.api_base import Blueprint, PageArgs, PageMeta, refused
 from app.auth.security import roles_required
 from app.extensions import db
 from app.masterdata.services import paginate
@@ -134,9 +134,7 @@ def serialise(o) -> dict:
 
 
 def _error(exc: svc.OrderError):
-    db.session.rollback()
-    details = [{"field": None if k == "_" else k, "message": m} for k, msgs in exc.errors.items() for m in msgs]
-    return error_response(exc.status, exc.message, details)
+    return refused(exc)
 
 
 def _order(order_id: int):

@@ -20,7 +20,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from app.api_base import Blueprint, PageArgs, PageMeta, error_response
+from app.api_base import Blueprint, PageArgs, PageMeta, refused
 from app.auth.security import roles_required
 from app.extensions import db
 from app.masterdata.services import paginate
@@ -199,9 +199,7 @@ def serialise(r) -> dict:
 
 
 def _error(exc: svc.ReturnError):
-    db.session.rollback()
-    details = [{"field": None if k == "_" else k, "message": m} for k, msgs in exc.errors.items() for m in msgs]
-    return error_response(exc.status, exc.message, details)
+    return refused(exc)
 
 
 def _return(return_id: int):

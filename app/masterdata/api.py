@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, fields
 
-from app.api_base import Blueprint, PageArgs, PageMeta, error_response
+from app.api_base import Blueprint, PageArgs, PageMeta, error_response, field_details
 from app.extensions import db
 from app.masterdata import services
 from app.masterdata.resources import RESOURCES
@@ -22,7 +22,7 @@ def _require(roles) -> None:
 
 
 def validation_error(exc: services.ValidationFailed):
-    details = [{"field": None if k == "_" else k, "message": m} for k, msgs in exc.errors.items() for m in msgs]
+    details = field_details(exc.errors)
     return error_response(422, _("The record was not saved: %(n)d problems.", n=len(details)), details)
 
 
