@@ -102,7 +102,7 @@ def _returns(ctx: customer360.Context) -> dict:
 
 def _returns_sheet(data: dict):
     rows = [[_("Return requests"), label, n, None, None, None] for _s, label, n in data["counts"]]
-    rows.append([_("Return requests"), _("Open"), data["open_count"], None, None, None])
+    rows.append([_("Return requests"), _("Open returns"), data["open_count"], None, None, None])
     rows.append([_("Return requests"), _("Credited in %(year)d", year=data["year"]), str(data["credited"]), None,
                  None, None])
     rows += [[r.recall.number, r.lot_no, r.held, r.requested, r.recovered, r.outstanding] for r in data["recalls"]]

@@ -47,7 +47,7 @@ def _section(page: str, key: str) -> str:
 
 
 def _links(page: str) -> list[str]:
-    body = page[page.index('id="section-nav"'):]
+    body = page[page.index('<a class="btn btn-outline-secondary btn-sm" id="export-link"'):]  # header and sections
     return sorted({htmllib.unescape(h) for h in re.findall(r'href="(/[^"]+)"', body)})
 
 
