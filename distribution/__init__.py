@@ -25,6 +25,7 @@ def init_app(app, api) -> None:
         pricing_api,
         pricing_views,
         recall_views,
+        return_360,
         return_api,
         return_views,
         tasks,

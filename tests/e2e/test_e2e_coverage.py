@@ -46,16 +46,25 @@ def test_distributor_360_for_staff_and_for_the_distributor(e2e, new_page):
     staff = new_page()
     login(staff, e2e.base_url, seed.manager)
     staff.goto(f"{e2e.base_url}/distribution/distributors/{seed.ids['dist_a']}/360")
-    for key in ("agreements", "prices", "orders", "receivables", "stock", "submissions", "coverage", "diversion"):
+    for key in ("agreements", "prices", "orders", "receivables", "stock", "submissions", "coverage", "returns",
+                "diversion"):
         assert staff.locator(f"#section-{key}").count() == 1
     assert "E2E-流向-2026-05.xlsx" in staff.locator("#section-submissions").inner_text()
     assert staff.locator("#c360-listing").inner_text() == "50.0%"
+    assert staff.locator("#section-returns #c360-recalls").count() == 1
     assert _go(staff, "#section-agreements a") == 200 and "/distribution/agreements/" in staff.url
+    staff.go_back()
+    assert _go(staff, "#section-submissions tbody a:has-text('E2E-流向-2026-05.xlsx')") == 200
+    assert "/ingestion/submissions/" in staff.url
+    staff.go_back()
+    assert _go(staff, "#c360-returns-link") == 200 and "/distribution/returns/" in staff.url
     dist = new_page()
     login(dist, e2e.base_url, seed.distributor_user)
     dist.goto(f"{e2e.base_url}/distribution/my-360")
     assert f"/distributors/{seed.ids['dist_a']}/360" in dist.url
     assert dist.locator("#section-diversion").count() == 0 and dist.locator("#section-coverage").count() == 1
+    assert dist.locator("#section-returns").count() == 1
+    assert dist.locator("#section-returns a[href*='/distribution/recalls/']").count() == 0  # staff's pages
     assert zh("Coverage of its territory") in dist.locator("#section-coverage").inner_text() or e2e.translated is False
     response = dist.goto(f"{e2e.base_url}/distribution/distributors/{seed.ids['dist_b']}/360")
     assert response.status == 404

@@ -92,11 +92,13 @@ def test_api_summary_with_definitions_and_tenancy(hw, login, make_user):
 def test_360_page_staff_and_distributor(hw, login, make_user):
     c = login("channel_manager")
     html = c.get(f"/distribution/distributors/{hw.da.id}/360").get_data(as_text=True)
-    for key in ("agreements", "prices", "orders", "receivables", "stock", "submissions", "coverage", "diversion"):
+    for key in ("agreements", "prices", "orders", "receivables", "stock", "submissions", "coverage", "returns",
+                "diversion"):
         assert f'id="section-{key}"' in html
     assert hw.da_may_v2.filename in html and "40.0%" not in html or True
     sheets = _cells(c.get(f"/distribution/distributors/{hw.da.id}/360.xlsx"))
     assert any(r and r[0] == "HW-CV" + " " + hw.cv.name for r in sheets)
+    assert any(r and r[0] == "退货申请" for r in sheets)  # the returns section's sheet, with zero counts here
     dist = login(make_user("distributor", hw.da))
     own = dist.get(f"/distribution/distributors/{hw.da.id}/360")
     assert own.status_code == 200 and 'id="section-diversion"' not in own.get_data(as_text=True)
