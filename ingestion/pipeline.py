@@ -584,7 +584,7 @@ def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tup
     if missing:
         for item in db.session.execute(select(ReviewItem).where(
                 ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.status == "open",
-                ReviewItem.key.in_({k[2] for k in missing}))).scalars():
+                loading.among(ReviewItem.key, {k[2] for k in missing}))).scalars():
             load.items.setdefault((item.subject, item.key_kind, item.key), item)
     new = [k for k in missing if k not in load.items]
     if new:
@@ -731,15 +731,15 @@ def refresh_waiting(item_ids: list[int]) -> None:
     """Recount the rows waiting on each of these review items (one statement)."""
     if not item_ids:
         return
-    p = PendingRow
+    p, wanted = PendingRow, set(item_ids)
     for column in (p.customer_item_id, p.product_item_id):
         counts = (select(func.count(p.id)).where(column == ReviewItem.id, p.status == "waiting")
                   .correlate(ReviewItem).scalar_subquery())
-        db.session.execute(update(ReviewItem).where(ReviewItem.id.in_(item_ids), ReviewItem.subject == (
+        db.session.execute(update(ReviewItem).where(loading.among(ReviewItem.id, item_ids), ReviewItem.subject == (
             "customer" if column is p.customer_item_id else "product")).values(rows_waiting=counts)
             .execution_options(synchronize_session=False))
     for item in db.session.identity_map.values():
-        if isinstance(item, ReviewItem) and item.id in set(item_ids):
+        if isinstance(item, ReviewItem) and item.id in wanted:
             db.session.expire(item, ["rows_waiting"])
 
 
