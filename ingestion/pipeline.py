@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 
 from app.extensions import db
 from app.models import Distributor, Notification, StockLocation, User
@@ -130,7 +130,7 @@ class Load:
     counts: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     flows: Counter = field(default_factory=Counter)  # (to_distributor | None, product, lot | None, day) → qty
-    items: dict[tuple, ReviewItem] = field(default_factory=dict)
+    items: dict[tuple, int] = field(default_factory=dict)  # (subject, key kind, key) → open review item id
     total_rows: int | None = None
 
 
@@ -579,18 +579,17 @@ def frame_from_values(values: list[dict]) -> pd.DataFrame:
 
 
 def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tuple, int]:
-    """The open review item of each (subject, key kind, key), created on first sight (in bulk), by id."""
+    """The open review item of each (subject, key kind, key), created on first sight (in bulk: one COPY, the ids
+    read back through the open-key unique index), by id."""
     missing = [k for k in wanted if k not in load.items]
     if missing:
-        for item in db.session.execute(select(ReviewItem).where(
-                ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.status == "open",
-                loading.among(ReviewItem.key, {k[2] for k in missing}))).scalars():
-            load.items.setdefault((item.subject, item.key_kind, item.key), item)
+        _open_item_ids(load, {k[2] for k in missing})
     new = [k for k in missing if k not in load.items]
     if new:
         r = load.resolver
         labels = r.terminal_labels(cid for k in new if k[0] == "customer" for cid, _s in wanted[k][0].candidates)
-        created = []
+        now = utcnow()
+        rows = []
         for k in new:
             res, raw = wanted[k]
             if k[0] == "customer":
@@ -601,15 +600,23 @@ def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tup
                 candidates = [{"id": pid, "score": float(score), "label": label}
                               for pid, score, label in res.candidates]
                 region = None
-            item = ReviewItem(distributor_id=load.sub.distributor_id, subject=k[0], key_kind=k[1], key=k[2],
-                              raw_name=(raw["name"] or raw["code"] or "")[:300], raw_code=raw["code"],
-                              raw_extra=(raw["extra"] or None) and str(raw["extra"])[:300], region_id=region,
-                              candidates=candidates)
-            created.append(item)
-            load.items[k] = item
-        db.session.add_all(created)
-        db.session.flush()
-    return {k: load.items[k].id for k in wanted}
+            rows.append((load.sub.distributor_id, *k, (raw["name"] or raw["code"] or "")[:300], raw["code"],
+                         (raw["extra"] or None) and str(raw["extra"])[:300], region, candidates, 0, "open", now))
+        loading.copy_rows(ReviewItem.__table__, ("distributor_id", "subject", "key_kind", "key", "raw_name",
+                                                 "raw_code", "raw_extra", "region_id", "candidates",
+                                                 "rows_waiting", "status", "created_at"),
+                          rows, json_columns=("candidates",))
+        _open_item_ids(load, {k[2] for k in new})
+    return {k: load.items[k] for k in wanted}
+
+
+def _open_item_ids(load: Load, keys: set[str]) -> None:
+    """Remember the ids of the distributor's open review items with these keys (``load.items``)."""
+    for subject, key_kind, key, item_id in db.session.execute(
+            select(ReviewItem.subject, ReviewItem.key_kind, ReviewItem.key, ReviewItem.id).where(
+                ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.status == "open",
+                loading.among(ReviewItem.key, keys))):
+        load.items.setdefault((subject, key_kind, key), item_id)
 
 
 # -- the end of the load ------------------------------------------------------------------------------------------
@@ -646,10 +653,12 @@ def _refuse_mostly_rejected(load: Load) -> str:
     sub = load.sub
     for model in (SellOutFact, PurchaseFact, InventoryFact, PendingRow):
         db.session.execute(delete(model).where(model.submission_id == sub.id))  # written in this transaction only
-    for item in load.items.values():
-        if not db.session.execute(select(PendingRow.id).where(
-                (PendingRow.customer_item_id == item.id) | (PendingRow.product_item_id == item.id)).limit(1)).first():
-            db.session.delete(item)
+    if load.items:  # the items no other submission's rows wait on
+        p = PendingRow
+        db.session.execute(delete(ReviewItem).where(
+            loading.among(ReviewItem.id, load.items.values()),
+            ~exists().where((p.customer_item_id == ReviewItem.id) | (p.product_item_id == ReviewItem.id)))
+            .execution_options(synchronize_session=False))
     top = ", ".join(f"{cleaning.REASONS.get(c, c)} ({k})" for c, k in load.reasons.most_common(3))
     sub.status, sub.error_code = S.FAILED.value, "too_many_rejected"
     sub.error_message = _("%(rejected)d of %(read)d rows were rejected, so nothing was loaded and the current "
@@ -724,7 +733,7 @@ def _locations_of(distributor_ids: set[int]) -> dict[int, int]:
 
 
 def _count_waiting(load: Load) -> None:
-    refresh_waiting([item.id for item in load.items.values()])
+    refresh_waiting(list(load.items.values()))
 
 
 def refresh_waiting(item_ids: list[int]) -> None:
