@@ -493,8 +493,13 @@ def _expiry_differs(reported, ours: date) -> bool:
 
 
 def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, dict]:
-    """The raw cells of just these rows (converting a whole chunk to dicts costs seconds)."""
-    return dict(zip(rows, raws.iloc[rows].to_dict("records"), strict=True))
+    """The raw cells of just these rows as text (None when empty), column by column (converting a whole chunk to
+    dicts costs seconds, and so does iterating Arrow-backed cells one by one)."""
+    part = raws.iloc[rows]
+    names = list(part.columns)
+    columns = [[None if v is None or (isinstance(v, float) and v != v) else str(v)
+                for v in part.iloc[:, j].astype(object).tolist()] for j in range(len(names))]
+    return {i: dict(zip(names, cells, strict=True)) for i, *cells in zip(rows, *columns, strict=True)}
 
 
 class _Columns(dict):
@@ -520,8 +525,10 @@ _DATE_COLUMNS = ("business_date", "as_of", "expires_on")
 
 
 def _raw(records, raws: pd.DataFrame, i: int) -> dict:
-    record = records[i] if records is not None else raws.iloc[i].to_dict()
-    return {k: (None if v is None or (isinstance(v, float) and v != v) else str(v)) for k, v in record.items()}
+    if records is not None:
+        return records[i]  # already text or None
+    return {k: (None if v is None or (isinstance(v, float) and v != v) else str(v))
+            for k, v in raws.iloc[i].to_dict().items()}
 
 
 def _detail(codes: list[str]) -> str:
@@ -541,20 +548,19 @@ _JSON_FIELDS = ("business_date", "as_of", "customer_name", "customer_code", "cus
                 "quantity", "unit", "unit_price", "amount")
 
 
+def _json_value(v):
+    if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, date | Decimal):
+        return str(v)
+    return v if isinstance(v, str) else int(v) if isinstance(v, int | np.integer) else str(v)
+
+
 def _json_values(n: pd.DataFrame) -> list[dict]:
-    present = [f for f in _JSON_FIELDS if f in n.columns]
-    out = []
-    for record in n[[*present, ROW]].to_dict("records"):
-        values = {}
-        for k, v in record.items():
-            if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and v != v):
-                values[k] = None
-            elif isinstance(v, date | Decimal):
-                values[k] = str(v)
-            else:
-                values[k] = v if isinstance(v, str) else int(v) if isinstance(v, int | np.integer) else str(v)
-        out.append(values)
-    return out
+    """The normalised rows as JSON-ready dicts, converted column by column."""
+    names = [*(f for f in _JSON_FIELDS if f in n.columns), ROW]
+    columns = [[_json_value(v) for v in n[k].astype(object).tolist()] for k in names]
+    return [dict(zip(names, cells, strict=True)) for cells in zip(*columns, strict=True)] if len(n) else []
 
 
 def frame_from_values(values: list[dict]) -> pd.DataFrame:
