@@ -344,7 +344,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     kind, r = load.kind, load.resolver
     size = len(n)
     col = _Columns(n)
-    reasons: list[list[str]] = [list(p) for p in n[cleaning.PROBLEMS]]
+    reasons: list[list[str]] = n[cleaning.PROBLEMS].tolist()  # one fresh list per row: extended in place
     if kind == DataKind.INVENTORY.value and "quantity_zero" in {c for p in reasons for c in p}:
         reasons = [[c for c in p if c != "quantity_zero"] for p in reasons]  # a zero stock line is fine
     if dup is not None:
