@@ -331,8 +331,15 @@ def _duplicates(load: Load, chunk: pd.DataFrame) -> np.ndarray:
     """Rows identical (in every mapped column) to an earlier row of the file; 8 bytes kept per row."""
     cols = [h for h in dict.fromkeys(load.columns.values()) if h in chunk.columns]
     hashes = pd.util.hash_pandas_object(chunk[cols].astype(str), index=False).to_numpy(dtype=np.uint64)
-    dup = pd.Series(hashes).duplicated().to_numpy() | np.isin(hashes, load.seen)
-    load.seen = np.union1d(load.seen, hashes)
+    seen = load.seen  # sorted, unique
+    dup = pd.Series(hashes).duplicated().to_numpy()
+    if len(seen):
+        pos = np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)
+        dup = dup | (seen[pos] == hashes)
+    # merge two sorted runs (a stable sort of two runs is linear): no re-sort of everything seen per chunk
+    merged = np.concatenate([seen, np.unique(hashes)])
+    merged.sort(kind="stable")
+    load.seen = merged[np.concatenate([[True], merged[1:] != merged[:-1]])] if len(merged) else merged
     return dup
 
 
