@@ -43,6 +43,18 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
     return count
 
 
+def among(column, values):
+    """``column IN values`` for a long list of values: on PostgreSQL ``= ANY(array)``, one parameter (an ``IN`` of
+    thousands of parameters costs seconds to render and parse)."""
+    values = list(values)
+    if _is_postgresql():
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def advisory_lock(*key: object) -> None:
     """Serialise loads of one (distributor, kind) across processes until the transaction ends (PostgreSQL; SQLite
     has a single writer anyway)."""

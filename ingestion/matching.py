@@ -362,6 +362,7 @@ class TerminalIndex:
                 for r in self.terminals[i].region_ids:
                     if r is not None:
                         self._by_core_region[(core, r)].append(i)
+        self._region_choices: dict[int, tuple[list[str], list[str]]] = {}  # region → its keys, cores (lazily)
         self._aliases: dict[str, int] = {}
         self._alias_keys: dict[str, int | None] = {}
         for text, terminal_id in aliases:
@@ -411,10 +412,14 @@ class TerminalIndex:
             members = self._by_region.get(region, []) if region is not None else []
             if region is not None and len(members) <= DIRECT_REGION:
                 block = np.asarray(members, dtype=np.int32)
-                keys = process.cdist([c.key for _, c in items], [self.keys[i] for i in members],
-                                     scorer=fuzz.ratio, dtype=np.float32, workers=-1)
-                cores = process.cdist([c.core for _, c in items], [self.cores[i] for i in members],
-                                      scorer=fuzz.ratio, dtype=np.float32, workers=-1)
+                choices = self._region_choices.get(region)
+                if choices is None:  # built once per region, not once per region and chunk of a file
+                    choices = self._region_choices.setdefault(
+                        region, ([self.keys[i] for i in members], [self.cores[i] for i in members]))
+                keys = process.cdist([c.key for _, c in items], choices[0], scorer=fuzz.ratio, dtype=np.float32,
+                                     workers=-1)
+                cores = process.cdist([c.core for _, c in items], choices[1], scorer=fuzz.ratio,
+                                      dtype=np.float32, workers=-1)
                 for row, (q, ctx) in enumerate(items):
                     done[q] = self._decide(ctx, block, keys[row], cores[row])
             else:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 
 from app.extensions import db
 from app.models import Distributor, Notification, StockLocation, User
@@ -130,7 +130,7 @@ class Load:
     counts: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     flows: Counter = field(default_factory=Counter)  # (to_distributor | None, product, lot | None, day) → qty
-    items: dict[tuple, ReviewItem] = field(default_factory=dict)
+    items: dict[tuple, int] = field(default_factory=dict)  # (subject, key kind, key) → open review item id
     total_rows: int | None = None
 
 
@@ -331,8 +331,15 @@ def _duplicates(load: Load, chunk: pd.DataFrame) -> np.ndarray:
     """Rows identical (in every mapped column) to an earlier row of the file; 8 bytes kept per row."""
     cols = [h for h in dict.fromkeys(load.columns.values()) if h in chunk.columns]
     hashes = pd.util.hash_pandas_object(chunk[cols].astype(str), index=False).to_numpy(dtype=np.uint64)
-    dup = pd.Series(hashes).duplicated().to_numpy() | np.isin(hashes, load.seen)
-    load.seen = np.union1d(load.seen, hashes)
+    seen = load.seen  # sorted, unique
+    dup = pd.Series(hashes).duplicated().to_numpy()
+    if len(seen):
+        pos = np.minimum(np.searchsorted(seen, hashes), len(seen) - 1)
+        dup = dup | (seen[pos] == hashes)
+    # merge two sorted runs (a stable sort of two runs is linear): no re-sort of everything seen per chunk
+    merged = np.concatenate([seen, np.unique(hashes)])
+    merged.sort(kind="stable")
+    load.seen = merged[np.concatenate([[True], merged[1:] != merged[:-1]])] if len(merged) else merged
     return dup
 
 
@@ -344,7 +351,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     kind, r = load.kind, load.resolver
     size = len(n)
     col = _Columns(n)
-    reasons: list[list[str]] = [list(p) for p in n[cleaning.PROBLEMS]]
+    reasons: list[list[str]] = n[cleaning.PROBLEMS].tolist()  # one fresh list per row: extended in place
     if kind == DataKind.INVENTORY.value and "quantity_zero" in {c for p in reasons for c in p}:
         reasons = [[c for c in p if c != "quantity_zero"] for p in reasons]  # a zero stock line is fine
     if dup is not None:
@@ -434,16 +441,19 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     prices, amounts = col["unit_price"], col["amount"]
     source_rows = n[ROW].tolist()
 
-    def fact(i):
-        base = (sub.id, sub.distributor_id, int(source_rows[i]), days[i])
-        tail = (product_ids[i], lot_ids[i], lot_nos[i], _date_or_none(expiries[i]), base_qty[i])
-        if kind == DataKind.SELL_OUT.value:
-            return (*base, terminals[i], to_dists[i], regions[i], *tail, _dec(prices[i]), _dec(amounts[i]))
-        if kind == DataKind.PURCHASE.value:
-            return (*base, suppliers[i], *tail, _dec(prices[i]), _dec(amounts[i]))
-        return (*base, *tail)
+    def pick(values, convert=None):  # one fact column: the accepted rows' values
+        return [values[i] for i in accepted] if convert is None else [convert(values[i]) for i in accepted]
 
-    loading.copy_rows(model.__table__, cols, (fact(i) for i in accepted))
+    head = ([sub.id] * len(accepted), [sub.distributor_id] * len(accepted), pick(source_rows, int), pick(days))
+    tail = (pick(product_ids), pick(lot_ids), pick(lot_nos), pick(expiries, _date_or_none), pick(base_qty))
+    money = (pick(prices, _dec), pick(amounts, _dec))
+    if kind == DataKind.SELL_OUT.value:
+        columns = (*head, pick(terminals), pick(to_dists), pick(regions), *tail, *money)
+    elif kind == DataKind.PURCHASE.value:
+        columns = (*head, pick(suppliers), *tail, *money)
+    else:
+        columns = (*head, *tail)
+    loading.copy_rows(model.__table__, cols, zip(*columns, strict=True))  # column-wise, no call per row
     if kind == DataKind.SELL_OUT.value:
         for i in accepted:
             load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
@@ -493,8 +503,13 @@ def _expiry_differs(reported, ours: date) -> bool:
 
 
 def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, dict]:
-    """The raw cells of just these rows (converting a whole chunk to dicts costs seconds)."""
-    return dict(zip(rows, raws.iloc[rows].to_dict("records"), strict=True))
+    """The raw cells of just these rows as text (None when empty), column by column (converting a whole chunk to
+    dicts costs seconds, and so does iterating Arrow-backed cells one by one)."""
+    part = raws.iloc[rows]
+    names = list(part.columns)
+    columns = [[None if v is None or (isinstance(v, float) and v != v) else str(v)
+                for v in part.iloc[:, j].astype(object).tolist()] for j in range(len(names))]
+    return {i: dict(zip(names, cells, strict=True)) for i, *cells in zip(rows, *columns, strict=True)}
 
 
 class _Columns(dict):
@@ -520,8 +535,10 @@ _DATE_COLUMNS = ("business_date", "as_of", "expires_on")
 
 
 def _raw(records, raws: pd.DataFrame, i: int) -> dict:
-    record = records[i] if records is not None else raws.iloc[i].to_dict()
-    return {k: (None if v is None or (isinstance(v, float) and v != v) else str(v)) for k, v in record.items()}
+    if records is not None:
+        return records[i]  # already text or None
+    return {k: (None if v is None or (isinstance(v, float) and v != v) else str(v))
+            for k, v in raws.iloc[i].to_dict().items()}
 
 
 def _detail(codes: list[str]) -> str:
@@ -541,20 +558,19 @@ _JSON_FIELDS = ("business_date", "as_of", "customer_name", "customer_code", "cus
                 "quantity", "unit", "unit_price", "amount")
 
 
+def _json_value(v):
+    if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, date | Decimal):
+        return str(v)
+    return v if isinstance(v, str) else int(v) if isinstance(v, int | np.integer) else str(v)
+
+
 def _json_values(n: pd.DataFrame) -> list[dict]:
-    present = [f for f in _JSON_FIELDS if f in n.columns]
-    out = []
-    for record in n[[*present, ROW]].to_dict("records"):
-        values = {}
-        for k, v in record.items():
-            if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and v != v):
-                values[k] = None
-            elif isinstance(v, date | Decimal):
-                values[k] = str(v)
-            else:
-                values[k] = v if isinstance(v, str) else int(v) if isinstance(v, int | np.integer) else str(v)
-        out.append(values)
-    return out
+    """The normalised rows as JSON-ready dicts, converted column by column."""
+    names = [*(f for f in _JSON_FIELDS if f in n.columns), ROW]
+    columns = [[_json_value(v) for v in n[k].astype(object).tolist()] for k in names]
+    return [dict(zip(names, cells, strict=True)) for cells in zip(*columns, strict=True)] if len(n) else []
 
 
 def frame_from_values(values: list[dict]) -> pd.DataFrame:
@@ -579,18 +595,17 @@ def frame_from_values(values: list[dict]) -> pd.DataFrame:
 
 
 def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tuple, int]:
-    """The open review item of each (subject, key kind, key), created on first sight (in bulk), by id."""
+    """The open review item of each (subject, key kind, key), created on first sight (in bulk: one COPY, the ids
+    read back through the open-key unique index), by id."""
     missing = [k for k in wanted if k not in load.items]
     if missing:
-        for item in db.session.execute(select(ReviewItem).where(
-                ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.status == "open",
-                ReviewItem.key.in_({k[2] for k in missing}))).scalars():
-            load.items.setdefault((item.subject, item.key_kind, item.key), item)
+        _open_item_ids(load, {k[2] for k in missing})
     new = [k for k in missing if k not in load.items]
     if new:
         r = load.resolver
         labels = r.terminal_labels(cid for k in new if k[0] == "customer" for cid, _s in wanted[k][0].candidates)
-        created = []
+        now = utcnow()
+        rows = []
         for k in new:
             res, raw = wanted[k]
             if k[0] == "customer":
@@ -601,15 +616,23 @@ def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tup
                 candidates = [{"id": pid, "score": float(score), "label": label}
                               for pid, score, label in res.candidates]
                 region = None
-            item = ReviewItem(distributor_id=load.sub.distributor_id, subject=k[0], key_kind=k[1], key=k[2],
-                              raw_name=(raw["name"] or raw["code"] or "")[:300], raw_code=raw["code"],
-                              raw_extra=(raw["extra"] or None) and str(raw["extra"])[:300], region_id=region,
-                              candidates=candidates)
-            created.append(item)
-            load.items[k] = item
-        db.session.add_all(created)
-        db.session.flush()
-    return {k: load.items[k].id for k in wanted}
+            rows.append((load.sub.distributor_id, *k, (raw["name"] or raw["code"] or "")[:300], raw["code"],
+                         (raw["extra"] or None) and str(raw["extra"])[:300], region, candidates, 0, "open", now))
+        loading.copy_rows(ReviewItem.__table__, ("distributor_id", "subject", "key_kind", "key", "raw_name",
+                                                 "raw_code", "raw_extra", "region_id", "candidates",
+                                                 "rows_waiting", "status", "created_at"),
+                          rows, json_columns=("candidates",))
+        _open_item_ids(load, {k[2] for k in new})
+    return {k: load.items[k] for k in wanted}
+
+
+def _open_item_ids(load: Load, keys: set[str]) -> None:
+    """Remember the ids of the distributor's open review items with these keys (``load.items``)."""
+    for subject, key_kind, key, item_id in db.session.execute(
+            select(ReviewItem.subject, ReviewItem.key_kind, ReviewItem.key, ReviewItem.id).where(
+                ReviewItem.distributor_id == load.sub.distributor_id, ReviewItem.status == "open",
+                loading.among(ReviewItem.key, keys))):
+        load.items.setdefault((subject, key_kind, key), item_id)
 
 
 # -- the end of the load ------------------------------------------------------------------------------------------
@@ -646,10 +669,12 @@ def _refuse_mostly_rejected(load: Load) -> str:
     sub = load.sub
     for model in (SellOutFact, PurchaseFact, InventoryFact, PendingRow):
         db.session.execute(delete(model).where(model.submission_id == sub.id))  # written in this transaction only
-    for item in load.items.values():
-        if not db.session.execute(select(PendingRow.id).where(
-                (PendingRow.customer_item_id == item.id) | (PendingRow.product_item_id == item.id)).limit(1)).first():
-            db.session.delete(item)
+    if load.items:  # the items no other submission's rows wait on
+        p = PendingRow
+        db.session.execute(delete(ReviewItem).where(
+            loading.among(ReviewItem.id, load.items.values()),
+            ~exists().where((p.customer_item_id == ReviewItem.id) | (p.product_item_id == ReviewItem.id)))
+            .execution_options(synchronize_session=False))
     top = ", ".join(f"{cleaning.REASONS.get(c, c)} ({k})" for c, k in load.reasons.most_common(3))
     sub.status, sub.error_code = S.FAILED.value, "too_many_rejected"
     sub.error_message = _("%(rejected)d of %(read)d rows were rejected, so nothing was loaded and the current "
@@ -724,22 +749,22 @@ def _locations_of(distributor_ids: set[int]) -> dict[int, int]:
 
 
 def _count_waiting(load: Load) -> None:
-    refresh_waiting([item.id for item in load.items.values()])
+    refresh_waiting(list(load.items.values()))
 
 
 def refresh_waiting(item_ids: list[int]) -> None:
     """Recount the rows waiting on each of these review items (one statement)."""
     if not item_ids:
         return
-    p = PendingRow
+    p, wanted = PendingRow, set(item_ids)
     for column in (p.customer_item_id, p.product_item_id):
         counts = (select(func.count(p.id)).where(column == ReviewItem.id, p.status == "waiting")
                   .correlate(ReviewItem).scalar_subquery())
-        db.session.execute(update(ReviewItem).where(ReviewItem.id.in_(item_ids), ReviewItem.subject == (
+        db.session.execute(update(ReviewItem).where(loading.among(ReviewItem.id, item_ids), ReviewItem.subject == (
             "customer" if column is p.customer_item_id else "product")).values(rows_waiting=counts)
             .execution_options(synchronize_session=False))
     for item in db.session.identity_map.values():
-        if isinstance(item, ReviewItem) and item.id in set(item_ids):
+        if isinstance(item, ReviewItem) and item.id in wanted:
             db.session.expire(item, ["rows_waiting"])
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Distributor, Product, Region, Terminal, TerminalAlias
-from ingestion import matching
+from ingestion import loading, matching
 from ingestion.models import CustomerAlias, ProductAlias
 from inventory.models import Lot
 
@@ -289,4 +289,4 @@ class Resolver:
         if not ids:
             return {}
         return {t_id: f"{code} {name}" for t_id, code, name in db.session.execute(
-            select(Terminal.id, Terminal.code, Terminal.name).where(Terminal.id.in_(ids)))}
+            select(Terminal.id, Terminal.code, Terminal.name).where(loading.among(Terminal.id, ids)))}

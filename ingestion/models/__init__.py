@@ -7,7 +7,10 @@ The contract other packages rely on (distribution's coverage analytics, inventor
   partial unique index): a resubmission replaces the previous one atomically and the old version is kept with status
   ``superseded``. Facts of non-current submissions are kept but never counted.
 * Facts (:class:`SellOutFact`, :class:`PurchaseFact`, :class:`InventoryFact`) are loaded in bulk, never updated; they
-  carry the submission id, the reporting distributor and the resolved master-data ids. Quantities are integers in the
+  carry the submission id (the one foreign key), the reporting distributor and the resolved master-data ids. Those ids
+  have no foreign keys: the pipeline resolves and validates every one before the COPY, master data is deactivated,
+  never deleted, and a per-row key check on each of six columns cost more than the COPY itself. Quantities are
+  integers in the
   product's base unit; money is Decimal (unit prices 4 places, amounts 2).
 * Whoever keeps aggregates of these facts registers a listener with :func:`ingestion.hooks.on_facts_changed` and is
   called in the same transaction whenever a submission's facts start or stop counting.
@@ -149,21 +152,22 @@ class SellOutFact(TenantScoped, db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
-    distributor_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    distributor_id: Mapped[int] = mapped_column(Integer)
     source_row: Mapped[int] = mapped_column(Integer)  # the line number in the raw file (1-based, header included)
     business_date: Mapped[date] = mapped_column(Date)
-    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminal.id"))
-    to_distributor_id: Mapped[int | None] = mapped_column(ForeignKey("distributor.id"))
-    region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))  # the customer's region
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
-    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
+    terminal_id: Mapped[int | None] = mapped_column(Integer)
+    to_distributor_id: Mapped[int | None] = mapped_column(Integer)
+    region_id: Mapped[int | None] = mapped_column(Integer)  # the customer's region
+    product_id: Mapped[int] = mapped_column(Integer)
+    lot_id: Mapped[int | None] = mapped_column(Integer)
     lot_no: Mapped[str | None] = mapped_column(String(40))
     expires_on: Mapped[date | None] = mapped_column(Date)
     quantity: Mapped[int] = mapped_column(Integer)  # base units; negative for a reported return line
     unit_price: Mapped[Decimal | None] = mapped_column(PRICE)
     amount: Mapped[Decimal | None] = mapped_column(MONEY)
 
-    product: Mapped[Product] = relationship()
+    product: Mapped[Product] = relationship(primaryjoin="foreign(SellOutFact.product_id) == Product.id",
+                                            viewonly=True)
 
     __table_args__ = (
         CheckConstraint("(terminal_id is null) <> (to_distributor_id is null)", name="one_customer"),
@@ -185,12 +189,12 @@ class PurchaseFact(TenantScoped, db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
-    distributor_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    distributor_id: Mapped[int] = mapped_column(Integer)
     source_row: Mapped[int] = mapped_column(Integer)
     business_date: Mapped[date] = mapped_column(Date)
-    supplier_distributor_id: Mapped[int | None] = mapped_column(ForeignKey("distributor.id"))
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
-    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
+    supplier_distributor_id: Mapped[int | None] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(Integer)
+    lot_id: Mapped[int | None] = mapped_column(Integer)
     lot_no: Mapped[str | None] = mapped_column(String(40))
     expires_on: Mapped[date | None] = mapped_column(Date)
     quantity: Mapped[int] = mapped_column(Integer)
@@ -214,11 +218,11 @@ class InventoryFact(TenantScoped, db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
-    distributor_id: Mapped[int] = mapped_column(ForeignKey("distributor.id"))
+    distributor_id: Mapped[int] = mapped_column(Integer)
     source_row: Mapped[int] = mapped_column(Integer)
     as_of: Mapped[date] = mapped_column(Date)
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
-    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
+    product_id: Mapped[int] = mapped_column(Integer)
+    lot_id: Mapped[int | None] = mapped_column(Integer)
     lot_no: Mapped[str | None] = mapped_column(String(40))
     expires_on: Mapped[date | None] = mapped_column(Date)
     quantity: Mapped[int] = mapped_column(Integer)

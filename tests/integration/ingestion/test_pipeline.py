@@ -97,3 +97,16 @@ def test_reported_sell_out_beyond_computed_stock_is_recorded_not_posted(db_sessi
                                       StockShortfall.reason).where(StockShortfall.submission_id == sub.id)).all()
     assert short == [(lots["L1"].id, 700, 500, "short")]
 
+
+
+def test_duplicate_lines_are_found_across_chunks(db_session, world, ingest, app, monkeypatch):
+    """The duplicate check remembers every earlier chunk: a line repeated three chunks later is still rejected."""
+    monkeypatch.setitem(app.config, "INGEST_CHUNK_ROWS", 3)
+    rows = [sale(qty=q) for q in range(1, 13)]
+    rows += [sale(qty=2), sale(qty=11), sale(qty=13), sale(qty=13)]  # lines 2 and 11 again, then 13 twice in a row
+    sub = ingest(csv_bytes(rows))
+    assert sub.status == "loaded", sub.error_message
+    assert (sub.rows_read, sub.rows_accepted, sub.rows_rejected) == (16, 13, 3)
+    got = dict(db_session.execute(select(RejectedRow.source_row, RejectedRow.reasons)
+                                  .where(RejectedRow.submission_id == sub.id)).all())
+    assert got == {14: "duplicate_line", 15: "duplicate_line", 17: "duplicate_line"}  # data row k is line k + 1
