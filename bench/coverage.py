@@ -186,18 +186,19 @@ def facts_sql(rows: int) -> list[tuple[str, str]]:
         FROM generate_series(1, {n_sub + n_old}) g;
         INSERT INTO submission (id, distributor_id, kind, period_kind, period_start, period_end, version, is_current,
                                 status, raw_file_id, filename, source, submitted_at, rows_read, rows_accepted,
-                                rows_rejected, rows_review)
+                                rows_rejected, rows_review, period_source, attempts)
         SELECT (d - 1) * {len(MONTHS)} + m.i, d, 'sell_out', 'month', m.start,
                CAST(m.start + INTERVAL '1 month' - INTERVAL '1 day' AS DATE), 2 - (d % 20 <> 0)::int, true, 'loaded',
-               (d - 1) * {len(MONTHS)} + m.i, '流向' || d || '-' || m.i || '.xlsx', 'upload', now(), 0, 0, 0, 0
+               (d - 1) * {len(MONTHS)} + m.i, '流向' || d || '-' || m.i || '.xlsx', 'upload', now(),
+               0, 0, 0, 0, 'given', 0
         FROM generate_series(1, {N_DIST}) d, (VALUES {MONTH_VALUES}) m(i, start);
         INSERT INTO submission (id, distributor_id, kind, period_kind, period_start, period_end, version, is_current,
                                 status, raw_file_id, filename, source, submitted_at, rows_read, rows_accepted,
-                                rows_rejected, rows_review)
+                                rows_rejected, rows_review, period_source, attempts)
         SELECT {n_sub} + (o.i - 1) * {len(MONTHS)} + m.i, o.d, 'sell_out', 'month', m.start,
                CAST(m.start + INTERVAL '1 month' - INTERVAL '1 day' AS DATE), 1, false, 'superseded',
                {n_sub} + (o.i - 1) * {len(MONTHS)} + m.i, '旧流向' || o.d || '-' || m.i || '.xlsx', 'upload', now(),
-               0, 0, 0, 0
+               0, 0, 0, 0, 'given', 0
         FROM (VALUES {old_values}) o(i, d), (VALUES {MONTH_VALUES}) m(i, start);
         SELECT setval(pg_get_serial_sequence('submission', 'id'), {n_sub + n_old + 1});
         SELECT setval(pg_get_serial_sequence('raw_file', 'id'), {n_sub + n_old + 1});
@@ -572,6 +573,7 @@ def main() -> None:
     ]
     for label, value, target in table:
         print(f"{label:<58}{value:>12}  {target}")
+    print("rebuild stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.stages.items()))
     print(f"(worst slice: {slices['worst']}; DuckDB load of the facts, not timed: {ref['load_seconds']:.1f} s; "
           f"after the refresh: {after_refresh['presence_rows']:,} presence rows)")
     print(json.dumps({
@@ -581,7 +583,8 @@ def main() -> None:
         "slice_p95_ms": round(slices["p95"], 1), "raw_slice_pg_ms": round(raw["pg_ms"], 1),
         "raw_slice_duckdb_ms": round(raw["duckdb_ms"], 1),
         "rebuild_seconds": round(rollup_seconds, 2), "rebuild_all_seconds": round(rebuild_seconds, 2),
-        "flags_seconds": round(result.flag_seconds, 2), "reference_seconds": round(ref["seconds"], 2),
+        "flags_seconds": round(result.flag_seconds, 2), "rebuild_stages": result.stages,
+        "reference_seconds": round(ref["seconds"], 2),
         "pg_reference_seconds": round(pg_ref_seconds, 2), "ratio": round(rollup_seconds / ref["seconds"], 2),
         "refresh_ms": round(refresh["seconds"] * 1000, 1), "presence_rows": ours["presence_rows"],
         "build_s": built["seconds"], "postgresql": pg_version, "machine": machine(),
