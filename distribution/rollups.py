@@ -240,6 +240,7 @@ def rebuild_rollups() -> RebuildResult:
         for sql in _any_rows(""):
             presence += _run(sql)
     if _pg():
+        _run("SET LOCAL maintenance_work_mem = '256MB'")
         _run("ALTER TABLE coverage_presence ADD CONSTRAINT pk_coverage_presence "
              "PRIMARY KEY (distributor_id, year, scope, scope_id, terminal_id)")
         _run("CREATE INDEX ix_coverage_presence_terminal_year ON coverage_presence (terminal_id, year)")
@@ -373,23 +374,19 @@ def _rebuild_pg() -> tuple[int, int]:
     d, p, tm, m = dist[t][keep], prod[t][keep], term[t][keep], mi[t][keep]
     year, bit = m // 12, np.left_shift(1, m % 12)
     (d, year, p, tm), months = _or_by([d, year, p, tm], bit)
-    _stage("presence: distributor rows")
-    product = np.full(len(d), ProductScope.PRODUCT.value)
-    presence = _copy_in(cur, "coverage_presence", _COLS, [d, year, product, p, tm, months])
-    _stage("presence: copy in distributor rows")
     (ay, ap, at), am = _or_by([year, p, tm], months)
-    zero = np.zeros(len(ay), dtype=np.int64)
-    presence += _copy_in(cur, "coverage_presence", _COLS, [zero, ay, zero + ProductScope.PRODUCT.value, ap, at, am])
-    line = np.array([products.get(int(x), 0) or 0 for x in np.unique(ap)], dtype=np.int64)
-    lines_of = line[np.searchsorted(np.unique(ap), ap)] if len(ap) else ap
-    (ly, ll, lt), lm = _or_by([ay, lines_of, at], am)
-    presence += _copy_in(cur, "coverage_presence", _COLS,
-                         [np.zeros(len(ly), dtype=np.int64), ly, np.full(len(ly), ProductScope.LINE.value), ll, lt, lm])
+    ids = np.unique(ap)
+    line = np.array([products.get(int(x)) or 0 for x in ids], dtype=np.int64)
+    (ly, ll, lt), lm = _or_by([ay, line[np.searchsorted(ids, ap)] if len(ap) else ap, at], am)
     (yy, yt), ym = _or_by([ay, at], am)
-    presence += _copy_in(cur, "coverage_presence", _COLS,
-                         [np.zeros(len(yy), dtype=np.int64), yy, np.full(len(yy), ProductScope.ALL.value),
-                          np.zeros(len(yy), dtype=np.int64), yt, ym])
-    _stage("presence: any-distributor rows, grouped and copied in")
+    _stage("presence: grouped")
+    # one COPY in primary-key order (the "any distributor" rows, 0, first): the key is built on sorted input
+    parts = [(0, ay, ProductScope.PRODUCT, ap, at, am), (0, ly, ProductScope.LINE, ll, lt, lm),
+             (0, yy, ProductScope.ALL, 0, yt, ym), (d, year, ProductScope.PRODUCT, p, tm, months)]
+    columns = [np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=np.int64), part[1].shape) for part in parts])
+               for i in range(6)]
+    presence = _copy_in(cur, "coverage_presence", _COLS, columns)
+    _stage("presence: copy in")
     return presence, sales
 
 
