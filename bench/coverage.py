@@ -507,6 +507,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--compare-sql", action="store_true",
+                        help="also time the set-based SQL rebuild (the one before COPY + numpy) in the same run")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
@@ -527,11 +529,17 @@ def main() -> None:
             upgrade(revision="heads")
             built = build(db.engine, args.rows)
             pg_version = db.session.execute(text("SHOW server_version")).scalar_one()
+            sql_result = None
+            if args.compare_sql:
+                sql_result = rebuild_rollups(set_based=True)
+                db.session.commit()
+                sql_checks = rollup_checks(db.engine)
             t0 = time.perf_counter()
             result = rebuild_rollups()
             db.session.commit()
             rebuild_seconds = time.perf_counter() - t0
             ours = rollup_checks(db.engine)
+            assert sql_result is None or sql_checks == ours, (sql_checks, ours)
             ref = duckdb_reference(db.engine, workdir)
             pg_ref_seconds = pg_reference(db.engine)
             assert ours == ref["checks"], (ours, ref["checks"])
@@ -563,6 +571,8 @@ def main() -> None:
         ("  the same listing rate from raw facts, DuckDB", f"{raw['duckdb_ms']:.1f} ms", ""),
         *((f"page: {k}", f"{v:.1f} ms", "") for k, v in pages.items()),
         ("full rebuild: presence + sales rollups", f"{rollup_seconds:.1f} s", "≤ 2 × DuckDB"),
+        *([("  the same, set-based SQL (before COPY + numpy)", f"{sql_result.rollup_seconds:.1f} s", "")]
+          if sql_result else []),
         ("full rebuild: diversion flags", f"{result.flag_seconds:.1f} s", ""),
         ("full rebuild, all, committed", f"{rebuild_seconds:.1f} s", ""),
         ("reference: DuckDB, the same rollup rows (in memory)", f"{ref['seconds']:.1f} s", ""),
@@ -584,6 +594,7 @@ def main() -> None:
         "raw_slice_duckdb_ms": round(raw["duckdb_ms"], 1),
         "rebuild_seconds": round(rollup_seconds, 2), "rebuild_all_seconds": round(rebuild_seconds, 2),
         "flags_seconds": round(result.flag_seconds, 2), "rebuild_stages": result.stages,
+        "sql_rebuild_seconds": round(sql_result.rollup_seconds, 2) if sql_result else None,
         "reference_seconds": round(ref["seconds"], 2),
         "pg_reference_seconds": round(pg_ref_seconds, 2), "ratio": round(rollup_seconds / ref["seconds"], 2),
         "refresh_ms": round(refresh["seconds"] * 1000, 1), "presence_rows": ours["presence_rows"],

@@ -8,8 +8,14 @@
   writes a new random token into ``coverage_state``: readers (:mod:`distribution.cube`) cache by it.
 * :func:`rebuild_rollups` recomputes everything from the facts of current, loaded submissions
   (``flask drp rebuild-rollups``, the nightly job): one pass over the facts, then the coarser rows from the finer.
+  On PostgreSQL the pass is one binary ``COPY ... TO STDOUT`` of the facts into numpy, the grouping is numpy (sort
+  on packed integer keys, OR / sum per group) and the rows go back with ``COPY ... FROM STDIN``, all in the caller's
+  transaction: TRUNCATE holds its lock until the commit, so readers wait for the new numbers, never see half of
+  them.
+  ``set_based=True`` keeps the SQL path (bench/coverage.py --compare-sql times both in one run).
 
-Both run as plain SQL (set-based; PostgreSQL and SQLite), outside tenant scoping on purpose: rollups are system
+The refresh runs as plain SQL (set-based; PostgreSQL and SQLite), and the SQLite rebuild too, outside tenant
+scoping on purpose: rollups are system
 data, whoever's upload triggered the refresh. On PostgreSQL a transaction-scoped advisory lock per year serialises
 the refreshes (and the rebuild): two loads for different distributors both rewrite the "any distributor" rows of
 the terminals they share, and without it the second could overwrite the first's contribution. The lock is held
@@ -217,7 +223,7 @@ class RebuildResult:
     stages: dict = field(default_factory=dict, compare=False)  # seconds per stage, for the benchmark
 
 
-def rebuild_rollups() -> RebuildResult:
+def rebuild_rollups(set_based: bool = False) -> RebuildResult:
     """Recompute every rollup from the facts of current, loaded sell-out submissions (and every diversion flag).
     Adds and flushes like a service; the caller commits. Takes every year's lock: loads wait until it commits."""
     started = time.perf_counter()
@@ -232,7 +238,7 @@ def rebuild_rollups() -> RebuildResult:
         _run("ALTER TABLE coverage_presence DROP CONSTRAINT pk_coverage_presence")
         _run("DROP INDEX ix_coverage_presence_terminal_year")
     _stage("lock and truncate", started)
-    if _pg():
+    if _pg() and not set_based:
         presence, sales = _rebuild_pg()
     else:
         sales = _run(_sales_rows(""))
@@ -272,19 +278,25 @@ def _stage(name: str, since: float | None = None) -> None:
 _EPOCH_MONTH = 1970 * 12  # numpy's datetime64[M] counts months from 1970-01
 
 
-def _copy_out(cur, sql: str) -> np.ndarray:
-    """The integer columns ``sql`` selects, as a (rows, columns) int64 array (COPY ... CSV, parsed by pyarrow)."""
-    import pyarrow.csv as pacsv
+_FACT_COLUMNS = [("submission", ">i4"), ("distributor", ">i4"), ("terminal", ">i4"), ("product", ">i4"),
+                 ("day", ">i4"), ("quantity", ">i4"), ("cents", ">i8")]
+_BINARY_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
 
+
+def _copy_out_facts(cur, sql: str) -> dict[str, np.ndarray]:
+    """The columns of ``_FACT_COLUMNS`` that ``sql`` selects (none null), with one binary COPY: every row has the
+    same size, so numpy reads the whole stream as one structured array."""
     buf = io.BytesIO()
-    with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+    with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)") as copy:
         for chunk in copy:
             buf.write(chunk)
-    if not buf.tell():
-        return np.zeros((0, sql.count(",") + 1), dtype=np.int64)
-    buf.seek(0)
-    table = pacsv.read_csv(buf, read_options=pacsv.ReadOptions(autogenerate_column_names=True))
-    return np.column_stack([table.column(i).to_numpy().astype(np.int64) for i in range(table.num_columns)])
+    fields = [("count", ">i2")]
+    for name, kind in _FACT_COLUMNS:
+        fields += [(f"{name}_len", ">i4"), (name, kind)]
+    dtype = np.dtype(fields)
+    body = buf.getbuffer()[_BINARY_HEADER:-2]  # the trailer is one int16 -1
+    rows = np.frombuffer(body, dtype=dtype, count=len(body) // dtype.itemsize)
+    return {name: rows[name].astype(np.int64) for name, _ in _FACT_COLUMNS}
 
 
 def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -348,12 +360,13 @@ def _rebuild_pg() -> tuple[int, int]:
     products = dict(db.session.execute(text("SELECT id, product_line_id FROM product")).all())
     # one pass over the facts: submission, distributor, terminal (0: none), product, day (since 1970), quantity,
     # amount in cents (exact: the amounts have two places)
-    f = _copy_out(cur, "SELECT submission_id, distributor_id, COALESCE(terminal_id, 0), product_id, "
-                       "business_date - DATE '1970-01-01', "
-                       "quantity, COALESCE((amount * 100)::bigint, 0) FROM sell_out_fact")
+    f = _copy_out_facts(cur, "SELECT submission_id::int4, distributor_id::int4, COALESCE(terminal_id, 0)::int4, "
+                             "product_id::int4, (business_date - DATE '1970-01-01')::int4, quantity::int4, "
+                             "COALESCE((amount * 100)::int8, 0) FROM sell_out_fact")
     _stage("copy out")
-    f = f[np.isin(f[:, 0], np.asarray(current, dtype=np.int64))]
-    dist, term, prod, day, qty, cents = (f[:, i] for i in range(1, 7))
+    keep = np.isin(f["submission"], np.asarray(current, dtype=np.int64))
+    dist, term, prod, day, qty, cents = (f[k][keep] for k in ("distributor", "terminal", "product", "day",
+                                                              "quantity", "cents"))
     month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)  # months since 1970-01
     mi = month + _EPOCH_MONTH
     # sales: (month, distributor, product) → terminal / transfer quantity and amount, lines
