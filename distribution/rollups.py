@@ -337,7 +337,7 @@ def _or_by(keys: list[np.ndarray], months: np.ndarray) -> tuple[list[np.ndarray]
 
 
 def _copy_in(cur, table: str, columns: str, rows: list[np.ndarray]) -> int:
-    """COPY the integer columns ``rows`` into ``table`` (CSV written by pyarrow)."""
+    """COPY the columns ``rows`` (numpy or pyarrow arrays) into ``table`` (CSV written by pyarrow)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -345,7 +345,8 @@ def _copy_in(cur, table: str, columns: str, rows: list[np.ndarray]) -> int:
     if not n:
         return 0
     buf = io.BytesIO()
-    pacsv.write_csv(pa.table([pa.array(r) for r in rows], names=[f"c{i}" for i in range(len(rows))]), buf,
+    arrays = [r if isinstance(r, pa.Array) else pa.array(r) for r in rows]
+    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(rows))]), buf,
                     write_options=pacsv.WriteOptions(include_header=False))
     with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
         copy.write(buf.getbuffer())
@@ -403,18 +404,22 @@ def _rebuild_pg() -> tuple[int, int]:
     return presence, sales
 
 
+def _amounts(cents: np.ndarray):
+    """Cents as an exact pyarrow decimal (two places): the 128-bit unscaled values are the cents, sign-extended."""
+    import pyarrow as pa
+
+    words = np.empty((len(cents), 2), dtype=np.int64)
+    words[:, 0], words[:, 1] = cents, cents >> 63
+    return pa.Array.from_buffers(pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(words.tobytes())])
+
+
 def _copy_sales(cur, month, dist, prod, sums, lines) -> int:
-    """COPY the sales rows (amounts in cents) into a staging table, then one INSERT converts the cents exactly."""
-    cur.execute("CREATE TEMP TABLE coverage_sales_stage (month int, distributor_id int, product_id int, tq bigint, "
-                "tc bigint, xq bigint, xc bigint, lines int) ON COMMIT DROP")
-    _copy_in(cur, "coverage_sales_stage", "month, distributor_id, product_id, tq, tc, xq, xc, lines",
-             [month, dist, prod, *sums, lines])
-    cur.execute("INSERT INTO coverage_sales (month, distributor_id, product_id, terminal_quantity, terminal_amount, "
-                "transfer_quantity, transfer_amount, lines) "
-                "SELECT make_date(1970 + month / 12, month % 12 + 1, 1), distributor_id, product_id, tq, tc / 100.0, "
-                "xq, xc / 100.0, lines FROM coverage_sales_stage")
-    cur.execute("DROP TABLE coverage_sales_stage")
-    return len(month)
+    """COPY the sales rows straight into ``coverage_sales`` (months as dates, amounts as exact decimals)."""
+    tq, tc, xq, xc = sums
+    days = month.astype("datetime64[M]").astype("datetime64[D]")
+    return _copy_in(cur, "coverage_sales", "month, distributor_id, product_id, terminal_quantity, terminal_amount, "
+                    "transfer_quantity, transfer_amount, lines", [days, dist, prod, tq, _amounts(tc), xq, _amounts(xc),
+                                                                 lines])
 
 
 def presence_years() -> list[int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import date
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -51,6 +52,8 @@ def generated(db_session, make_terminal, make_product, make_product_line, make_d
             rows = [fact(rng.choice(terminals), rng.choice(products),
                          rng.choice([1, 2, 3, 5, 8, -2, -3]) if rng.random() < 0.85 else rng.randint(-9, -1),
                          m.replace(day=rng.randint(1, 28))) for _ in range(rng.randint(8, 25))]
+            for r in rows:  # amounts (negative on returns) for the sales rollup, not drawn from rng
+                r["amount"] = Decimal(r["quantity"]) * Decimal("12.37")
             current[d.id, m] = load_sell_out(db_session, d, m, rows)
             if rng.random() < 0.3:  # a resubmission: the new version replaces the old one
                 rows = [fact(rng.choice(terminals), rng.choice(products), rng.randint(1, 6),
@@ -201,6 +204,7 @@ def test_full_rebuild_equals_the_incremental_rollups_on_generated_data(generated
 
     incremental = _rollup_snapshot(db_session)
     assert len(incremental[0]) > 100 and len(incremental[1]) > 50
+    assert any(r[4] < 0 for r in incremental[1]) and any(r[4] > 0 for r in incremental[1])  # amounts both ways
     assert {r[2] for r in incremental[0]} == {1, 2, 3} and {r[1] for r in incremental[0]} == {2025, 2026}
     result = rebuild_rollups()
     assert _rollup_snapshot(db_session) == incremental
