@@ -7,7 +7,7 @@ TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432). The data is built
 INSERT … SELECT generate_series (deterministic hashes: no client round trips); foreign keys of the fact table are
 added back NOT VALID after the load. Usage::
 
-    .venv/bin/python bench/coverage.py [--rows 10000000] [--slices 300] [--keep]
+    .venv/bin/python bench/coverage.py [--rows 10000000] [--slices 300] [--compare-sql] [--keep]
 
 What is timed:
 
@@ -19,7 +19,9 @@ What is timed:
 * ``rebuild``: :func:`distribution.rollups.rebuild_rollups` (presence and sales rollups, then the diversion
   flags), committed. ``reference``: DuckDB computing the same rollup rows from the same facts (loaded into DuckDB
   beforehand, not timed); ``raw PG``: PostgreSQL computing them into temporary tables. Target: rebuild of the
-  rollups ≤ 2 × DuckDB. The row counts and checksums of both must agree (checked).
+  rollups ≤ 2 × DuckDB. The row counts and checksums of both must agree (checked). The rebuild's own stages
+  (COPY out, numpy grouping, COPY in, primary key and index, ANALYZE) are printed; ``--compare-sql`` first times
+  the set-based SQL rebuild (``rebuild_rollups(set_based=True)``) in the same run and checks it gives the same rows.
 * ``refresh``: one incremental refresh (a distributor's month resubmitted: the new version superseding the old).
 
 Prints a table, then as its last line one JSON object with the figures.
