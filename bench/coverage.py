@@ -7,7 +7,7 @@ TEST_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432). The data is built
 INSERT … SELECT generate_series (deterministic hashes: no client round trips); foreign keys of the fact table are
 added back NOT VALID after the load. Usage::
 
-    .venv/bin/python bench/coverage.py [--rows 10000000] [--slices 300] [--keep]
+    .venv/bin/python bench/coverage.py [--rows 10000000] [--slices 300] [--compare-sql] [--keep]
 
 What is timed:
 
@@ -19,7 +19,9 @@ What is timed:
 * ``rebuild``: :func:`distribution.rollups.rebuild_rollups` (presence and sales rollups, then the diversion
   flags), committed. ``reference``: DuckDB computing the same rollup rows from the same facts (loaded into DuckDB
   beforehand, not timed); ``raw PG``: PostgreSQL computing them into temporary tables. Target: rebuild of the
-  rollups ≤ 2 × DuckDB. The row counts and checksums of both must agree (checked).
+  rollups ≤ 2 × DuckDB. The row counts and checksums of both must agree (checked). The rebuild's own stages
+  (COPY out, numpy grouping, COPY in, primary key and index, ANALYZE) are printed; ``--compare-sql`` first times
+  the set-based SQL rebuild (``rebuild_rollups(set_based=True)``) in the same run and checks it gives the same rows.
 * ``refresh``: one incremental refresh (a distributor's month resubmitted: the new version superseding the old).
 
 Prints a table, then as its last line one JSON object with the figures.
@@ -186,18 +188,19 @@ def facts_sql(rows: int) -> list[tuple[str, str]]:
         FROM generate_series(1, {n_sub + n_old}) g;
         INSERT INTO submission (id, distributor_id, kind, period_kind, period_start, period_end, version, is_current,
                                 status, raw_file_id, filename, source, submitted_at, rows_read, rows_accepted,
-                                rows_rejected, rows_review)
+                                rows_rejected, rows_review, period_source, attempts)
         SELECT (d - 1) * {len(MONTHS)} + m.i, d, 'sell_out', 'month', m.start,
                CAST(m.start + INTERVAL '1 month' - INTERVAL '1 day' AS DATE), 2 - (d % 20 <> 0)::int, true, 'loaded',
-               (d - 1) * {len(MONTHS)} + m.i, '流向' || d || '-' || m.i || '.xlsx', 'upload', now(), 0, 0, 0, 0
+               (d - 1) * {len(MONTHS)} + m.i, '流向' || d || '-' || m.i || '.xlsx', 'upload', now(),
+               0, 0, 0, 0, 'given', 0
         FROM generate_series(1, {N_DIST}) d, (VALUES {MONTH_VALUES}) m(i, start);
         INSERT INTO submission (id, distributor_id, kind, period_kind, period_start, period_end, version, is_current,
                                 status, raw_file_id, filename, source, submitted_at, rows_read, rows_accepted,
-                                rows_rejected, rows_review)
+                                rows_rejected, rows_review, period_source, attempts)
         SELECT {n_sub} + (o.i - 1) * {len(MONTHS)} + m.i, o.d, 'sell_out', 'month', m.start,
                CAST(m.start + INTERVAL '1 month' - INTERVAL '1 day' AS DATE), 1, false, 'superseded',
                {n_sub} + (o.i - 1) * {len(MONTHS)} + m.i, '旧流向' || o.d || '-' || m.i || '.xlsx', 'upload', now(),
-               0, 0, 0, 0
+               0, 0, 0, 0, 'given', 0
         FROM (VALUES {old_values}) o(i, d), (VALUES {MONTH_VALUES}) m(i, start);
         SELECT setval(pg_get_serial_sequence('submission', 'id'), {n_sub + n_old + 1});
         SELECT setval(pg_get_serial_sequence('raw_file', 'id'), {n_sub + n_old + 1});
@@ -506,6 +509,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--compare-sql", action="store_true",
+                        help="also time the set-based SQL rebuild (the one before COPY + numpy) in the same run")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
     _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
@@ -526,11 +531,17 @@ def main() -> None:
             upgrade(revision="heads")
             built = build(db.engine, args.rows)
             pg_version = db.session.execute(text("SHOW server_version")).scalar_one()
+            sql_result = None
+            if args.compare_sql:
+                sql_result = rebuild_rollups(set_based=True)
+                db.session.commit()
+                sql_checks = rollup_checks(db.engine)
             t0 = time.perf_counter()
             result = rebuild_rollups()
             db.session.commit()
             rebuild_seconds = time.perf_counter() - t0
             ours = rollup_checks(db.engine)
+            assert sql_result is None or sql_checks == ours, (sql_checks, ours)
             ref = duckdb_reference(db.engine, workdir)
             pg_ref_seconds = pg_reference(db.engine)
             assert ours == ref["checks"], (ours, ref["checks"])
@@ -562,6 +573,8 @@ def main() -> None:
         ("  the same listing rate from raw facts, DuckDB", f"{raw['duckdb_ms']:.1f} ms", ""),
         *((f"page: {k}", f"{v:.1f} ms", "") for k, v in pages.items()),
         ("full rebuild: presence + sales rollups", f"{rollup_seconds:.1f} s", "≤ 2 × DuckDB"),
+        *([("  the same, set-based SQL (before COPY + numpy)", f"{sql_result.rollup_seconds:.1f} s", "")]
+          if sql_result else []),
         ("full rebuild: diversion flags", f"{result.flag_seconds:.1f} s", ""),
         ("full rebuild, all, committed", f"{rebuild_seconds:.1f} s", ""),
         ("reference: DuckDB, the same rollup rows (in memory)", f"{ref['seconds']:.1f} s", ""),
@@ -572,6 +585,7 @@ def main() -> None:
     ]
     for label, value, target in table:
         print(f"{label:<58}{value:>12}  {target}")
+    print("rebuild stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.stages.items()))
     print(f"(worst slice: {slices['worst']}; DuckDB load of the facts, not timed: {ref['load_seconds']:.1f} s; "
           f"after the refresh: {after_refresh['presence_rows']:,} presence rows)")
     print(json.dumps({
@@ -581,7 +595,9 @@ def main() -> None:
         "slice_p95_ms": round(slices["p95"], 1), "raw_slice_pg_ms": round(raw["pg_ms"], 1),
         "raw_slice_duckdb_ms": round(raw["duckdb_ms"], 1),
         "rebuild_seconds": round(rollup_seconds, 2), "rebuild_all_seconds": round(rebuild_seconds, 2),
-        "flags_seconds": round(result.flag_seconds, 2), "reference_seconds": round(ref["seconds"], 2),
+        "flags_seconds": round(result.flag_seconds, 2), "rebuild_stages": result.stages,
+        "sql_rebuild_seconds": round(sql_result.rollup_seconds, 2) if sql_result else None,
+        "reference_seconds": round(ref["seconds"], 2),
         "pg_reference_seconds": round(pg_ref_seconds, 2), "ratio": round(rollup_seconds / ref["seconds"], 2),
         "refresh_ms": round(refresh["seconds"] * 1000, 1), "presence_rows": ours["presence_rows"],
         "build_s": built["seconds"], "postgresql": pg_version, "machine": machine(),

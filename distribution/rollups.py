@@ -8,8 +8,14 @@
   writes a new random token into ``coverage_state``: readers (:mod:`distribution.cube`) cache by it.
 * :func:`rebuild_rollups` recomputes everything from the facts of current, loaded submissions
   (``flask drp rebuild-rollups``, the nightly job): one pass over the facts, then the coarser rows from the finer.
+  On PostgreSQL the pass is one binary ``COPY ... TO STDOUT`` of the facts into numpy, the grouping is numpy (sort
+  on packed integer keys, OR / sum per group) and the rows go back with ``COPY ... FROM STDIN``, all in the caller's
+  transaction: TRUNCATE holds its lock until the commit, so readers wait for the new numbers, never see half of
+  them.
+  ``set_based=True`` keeps the SQL path (bench/coverage.py --compare-sql times both in one run).
 
-Both run as plain SQL (set-based; PostgreSQL and SQLite), outside tenant scoping on purpose: rollups are system
+The refresh runs as plain SQL (set-based; PostgreSQL and SQLite), and the SQLite rebuild too, outside tenant
+scoping on purpose: rollups are system
 data, whoever's upload triggered the refresh. On PostgreSQL a transaction-scoped advisory lock per year serialises
 the refreshes (and the rebuild): two loads for different distributors both rewrite the "any distributor" rows of
 the terminals they share, and without it the second could overwrite the first's contribution. The lock is held
@@ -18,12 +24,14 @@ until the load commits.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 from sqlalchemy import Date, bindparam, text
 
 from app.extensions import db
@@ -212,12 +220,14 @@ class RebuildResult:
     seconds: float
     rollup_seconds: float  # the presence and sales rollups
     flag_seconds: float  # the diversion flags
+    stages: dict = field(default_factory=dict, compare=False)  # seconds per stage, for the benchmark
 
 
-def rebuild_rollups() -> RebuildResult:
+def rebuild_rollups(set_based: bool = False) -> RebuildResult:
     """Recompute every rollup from the facts of current, loaded sell-out submissions (and every diversion flag).
     Adds and flushes like a service; the caller commits. Takes every year's lock: loads wait until it commits."""
     started = time.perf_counter()
+    _STAGES.clear()
     years = db.session.execute(text(
         f"SELECT DISTINCT {_month_index('s.period_start')} / 12 FROM submission s WHERE s.kind = 'sell_out'")
     ).scalars().all()
@@ -227,24 +237,189 @@ def rebuild_rollups() -> RebuildResult:
     if _pg():  # building an index once is much cheaper than maintaining it row by row (TRUNCATE locked the table)
         _run("ALTER TABLE coverage_presence DROP CONSTRAINT pk_coverage_presence")
         _run("DROP INDEX ix_coverage_presence_terminal_year")
-    sales = _run(_sales_rows(""))
-    presence = _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows('')}")
-    for sql in _any_rows(""):
-        presence += _run(sql)
+    _stage("lock and truncate", started)
+    if _pg() and not set_based:
+        presence, sales = _rebuild_pg()
+    else:
+        sales = _run(_sales_rows(""))
+        presence = _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows('')}")
+        for sql in _any_rows(""):
+            presence += _run(sql)
     if _pg():
+        _run("SET LOCAL maintenance_work_mem = '256MB'")
         _run("ALTER TABLE coverage_presence ADD CONSTRAINT pk_coverage_presence "
              "PRIMARY KEY (distributor_id, year, scope, scope_id, terminal_id)")
         _run("CREATE INDEX ix_coverage_presence_terminal_year ON coverage_presence (terminal_id, year)")
-    if _pg():
+        _stage("primary key and index")
         db.session.execute(text("ANALYZE coverage_presence"))
         db.session.execute(text("ANALYZE coverage_sales"))
+        _stage("analyze")
     rolled = time.perf_counter()
     flags = diversion.rebuild_flags()
     touch_state(rebuilt=True)
     done = time.perf_counter()
     log.info("coverage rollups rebuilt: %s presence rows, %s sales rows, %s flags in %.1f s", presence, sales,
              flags, done - started)
-    return RebuildResult(presence, sales, flags, done - started, rolled - started, done - rolled)
+    return RebuildResult(presence, sales, flags, done - started, rolled - started, done - rolled, dict(_STAGES))
+
+
+_STAGES: dict[str, float] = {}
+_last = [0.0]
+
+
+def _stage(name: str, since: float | None = None) -> None:
+    """Record the seconds since the previous stage (or ``since``) under ``name``."""
+    now = time.perf_counter()
+    _STAGES[name] = round(now - (since if since is not None else _last[0]), 3)
+    _last[0] = now
+
+
+# -- full rebuild on PostgreSQL: the facts out with one COPY, the rollups in numpy, back in with COPY ---------------
+_EPOCH_MONTH = 1970 * 12  # numpy's datetime64[M] counts months from 1970-01
+
+
+_FACT_COLUMNS = [("submission", ">i4"), ("distributor", ">i4"), ("terminal", ">i4"), ("product", ">i4"),
+                 ("day", ">i4"), ("quantity", ">i4"), ("cents", ">i8")]
+_BINARY_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
+
+
+def _copy_out_facts(cur, sql: str) -> dict[str, np.ndarray]:
+    """The columns of ``_FACT_COLUMNS`` that ``sql`` selects (none null), with one binary COPY: every row has the
+    same size, so numpy reads the whole stream as one structured array."""
+    buf = io.BytesIO()
+    with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)") as copy:
+        for chunk in copy:
+            buf.write(chunk)
+    fields = [("count", ">i2")]
+    for name, kind in _FACT_COLUMNS:
+        fields += [(f"{name}_len", ">i4"), (name, kind)]
+    dtype = np.dtype(fields)
+    body = buf.getbuffer()[_BINARY_HEADER:-2]  # the trailer is one int16 -1
+    rows = np.frombuffer(body, dtype=dtype, count=len(body) // dtype.itemsize)
+    return {name: rows[name].astype(np.int64) for name, _ in _FACT_COLUMNS}
+
+
+def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Sort order and group starts of the rows by ``keys`` (most significant first). The keys are packed into one
+    int64 when their ranges fit (one argsort instead of a lexsort over every key)."""
+    if not len(keys[0]):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    packed, shift = np.zeros(len(keys[0]), dtype=np.int64), 0
+    for k in reversed(keys):
+        low = int(k.min())
+        width = max(int(k.max()) - low, 0).bit_length()
+        if shift + width > 62:
+            packed = None
+            break
+        packed |= (k - low) << shift
+        shift += width
+    if packed is not None:
+        order = np.argsort(packed, kind="stable")
+        s = packed[order]
+        change = np.empty(len(order), dtype=bool)
+        change[0] = True
+        np.not_equal(s[1:], s[:-1], out=change[1:])
+        return order, np.flatnonzero(change)
+    order = np.lexsort(keys[::-1])
+    change = np.zeros(len(order), dtype=bool)
+    change[0] = True
+    for k in keys:
+        s = k[order]
+        change[1:] |= s[1:] != s[:-1]
+    return order, np.flatnonzero(change)
+
+
+def _or_by(keys: list[np.ndarray], months: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    order, starts = _group(keys)
+    if not len(order):
+        return [k[:0] for k in keys], months[:0]
+    return [k[order][starts] for k in keys], np.bitwise_or.reduceat(months[order], starts)
+
+
+def _copy_in(cur, table: str, columns: str, rows: list[np.ndarray]) -> int:
+    """COPY the columns ``rows`` (numpy or pyarrow arrays) into ``table`` (CSV written by pyarrow)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    n = len(rows[0]) if rows else 0
+    if not n:
+        return 0
+    buf = io.BytesIO()
+    arrays = [r if isinstance(r, pa.Array) else pa.array(r) for r in rows]
+    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(rows))]), buf,
+                    write_options=pacsv.WriteOptions(include_header=False))
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        copy.write(buf.getbuffer())
+    return n
+
+
+def _rebuild_pg() -> tuple[int, int]:
+    """Presence and sales rollups from the current facts (see :func:`rebuild_rollups`)."""
+    cur = db.session.connection().connection.driver_connection.cursor()
+    current = db.session.execute(text(
+        "SELECT id FROM submission WHERE is_current AND status = 'loaded' AND kind = 'sell_out'")).scalars().all()
+    products = dict(db.session.execute(text("SELECT id, product_line_id FROM product")).all())
+    # one pass over the facts: submission, distributor, terminal (0: none), product, day (since 1970), quantity,
+    # amount in cents (exact: the amounts have two places)
+    f = _copy_out_facts(cur, "SELECT submission_id::int4, distributor_id::int4, COALESCE(terminal_id, 0)::int4, "
+                             "product_id::int4, (business_date - DATE '1970-01-01')::int4, quantity::int4, "
+                             "COALESCE((amount * 100)::int8, 0) FROM sell_out_fact")
+    _stage("copy out")
+    keep = np.isin(f["submission"], np.asarray(current, dtype=np.int64))
+    dist, term, prod, day, qty, cents = (f[k][keep] for k in ("distributor", "terminal", "product", "day",
+                                                              "quantity", "cents"))
+    month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    mi = month + _EPOCH_MONTH
+    # sales: (month, distributor, product) → terminal / transfer quantity and amount, lines
+    order, starts = _group([month, dist, prod])
+    to_terminal = term != 0
+    sums = [np.add.reduceat(v[order], starts) if len(order) else v[:0]
+            for v in (qty * to_terminal, cents * to_terminal, qty * ~to_terminal, cents * ~to_terminal)]
+    lines = np.diff(np.append(starts, len(order)))
+    first = order[starts]
+    _stage("sales: group")
+    sales = _copy_sales(cur, month[first], dist[first], prod[first], sums, lines)
+    _stage("sales: copy in")
+    # presence: (distributor, terminal, product, month) with a positive net quantity → the month's bit
+    t = to_terminal
+    order, starts = _group([dist[t], prod[t], term[t], mi[t]])
+    net = np.add.reduceat(qty[t][order], starts) if len(order) else qty[:0]
+    keep = order[starts][net > 0]
+    d, p, tm, m = dist[t][keep], prod[t][keep], term[t][keep], mi[t][keep]
+    year, bit = m // 12, np.left_shift(1, m % 12)
+    (d, year, p, tm), months = _or_by([d, year, p, tm], bit)
+    (ay, ap, at), am = _or_by([year, p, tm], months)
+    ids = np.unique(ap)
+    line = np.array([products.get(int(x)) or 0 for x in ids], dtype=np.int64)
+    (ly, ll, lt), lm = _or_by([ay, line[np.searchsorted(ids, ap)] if len(ap) else ap, at], am)
+    (yy, yt), ym = _or_by([ay, at], am)
+    _stage("presence: grouped")
+    # one COPY in primary-key order (the "any distributor" rows, 0, first): the key is built on sorted input
+    parts = [(0, ay, ProductScope.PRODUCT, ap, at, am), (0, ly, ProductScope.LINE, ll, lt, lm),
+             (0, yy, ProductScope.ALL, 0, yt, ym), (d, year, ProductScope.PRODUCT, p, tm, months)]
+    columns = [np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=np.int64), part[1].shape) for part in parts])
+               for i in range(6)]
+    presence = _copy_in(cur, "coverage_presence", _COLS, columns)
+    _stage("presence: copy in")
+    return presence, sales
+
+
+def _amounts(cents: np.ndarray):
+    """Cents as an exact pyarrow decimal (two places): the 128-bit unscaled values are the cents, sign-extended."""
+    import pyarrow as pa
+
+    words = np.empty((len(cents), 2), dtype=np.int64)
+    words[:, 0], words[:, 1] = cents, cents >> 63
+    return pa.Array.from_buffers(pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(words.tobytes())])
+
+
+def _copy_sales(cur, month, dist, prod, sums, lines) -> int:
+    """COPY the sales rows straight into ``coverage_sales`` (months as dates, amounts as exact decimals)."""
+    tq, tc, xq, xc = sums
+    days = month.astype("datetime64[M]").astype("datetime64[D]")
+    return _copy_in(cur, "coverage_sales", "month, distributor_id, product_id, terminal_quantity, terminal_amount, "
+                    "transfer_quantity, transfer_amount, lines", [days, dist, prod, tq, _amounts(tc), xq, _amounts(xc),
+                                                                 lines])
 
 
 def presence_years() -> list[int]:

@@ -231,7 +231,8 @@ def test_rebuild_reproduces_the_incremental_rollups(hw):
         return (sorted(hw.s.execute(text("SELECT distributor_id, year, scope, scope_id, terminal_id, months "
                                          "FROM coverage_presence")).all()),
                 sorted(hw.s.execute(text("SELECT month, distributor_id, product_id, terminal_quantity, "
-                                         "terminal_amount, transfer_quantity, lines FROM coverage_sales")).all()),
+                                         "terminal_amount, transfer_quantity, transfer_amount, lines "
+                                         "FROM coverage_sales")).all()),
                 sorted(hw.s.execute(text("SELECT kind, submission_id, fact_id FROM diversion_flag")).all()))
 
     incremental = snapshot()
