@@ -148,11 +148,16 @@ def refresh_rollups(event) -> None:
     years = sorted({m.year for m in months})
     lock_years(years)
     d = int(event.distributor_id)
+    started = time.perf_counter()
     _refresh_sales(d, months)
+    sales = time.perf_counter()
     for year in years:
         _refresh_presence(d, year, [m for m in months if m.year == year])
-    diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
+    presence = time.perf_counter()
+    flags = diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
     touch_state()
+    log.info("coverage refresh of distributor %s, %d months: sales %.2f s, presence %.2f s, %d diversion flags %.2f s",
+             d, len(months), sales - started, presence - sales, flags, time.perf_counter() - presence)
 
 
 def touch_state(rebuilt: bool = False) -> None:

@@ -95,7 +95,7 @@ def test_360_page_staff_and_distributor(hw, login, make_user):
     for key in ("agreements", "prices", "orders", "receivables", "stock", "submissions", "coverage", "returns",
                 "diversion"):
         assert f'id="section-{key}"' in html
-    assert hw.da_may_v2.filename in html and "40.0%" not in html or True
+    assert hw.da_may_v2.filename in html  # the current May version is listed among the submissions
     sheets = _cells(c.get(f"/distribution/distributors/{hw.da.id}/360.xlsx"))
     assert any(r and r[0] == "HW-CV" + " " + hw.cv.name for r in sheets)
     assert any(r and r[0] == "退货申请" for r in sheets)  # the returns section's sheet, with zero counts here
