@@ -32,7 +32,8 @@ About 19 s of the 300k run is the facts listener's rollup refresh (``distributio
 Until then the bench distributor had no agreement, so every line also became a diversion flag (262,386 flags, 6.8 s
 of a 25 s run on a quiet machine); it now has a national agreement for the product line (``_national_agreement``),
 and the 300,000-line ratio was 4.52 (30.2 s, floor 6.7 s, machine loaded by a test run: load 4.9) against 6.77-7.26
-on a quiet machine just before.
+on a quiet machine just before. 1,000,000 lines, quiet machine (load 1.0): 45.4 s end to end, floor 12.8 s, ratio
+3.56, peak RSS 700 MB, matching 1.6 s (precision 1.000, recall 0.935).
 """
 
 from __future__ import annotations
