@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from flask import jsonify
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_smorest import Api as _SmorestApi
 from flask_smorest import Blueprint  # noqa: F401  (re-exported for the domain packages)
 from flask_smorest.arguments import ArgumentsMixin
 from marshmallow import Schema, fields, validate
+from sqlalchemy import select
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.models import Distributor
 
 
 class PageArgs(Schema):
@@ -83,6 +86,19 @@ def error_response(status: int, message: str, details=None, code: str | None = N
 def field_details(errors) -> list[dict]:
     """A service's ``{field: [message, ...]}`` (``"_"`` for the whole request) as the API's error details."""
     return [{"field": None if k == "_" else k, "message": m} for k, msgs in errors.items() for m in msgs]
+
+
+def requested_distributor(code: str | None, *, not_own: Exception, unknown: type):
+    """The distributor an API request is for: a distributor user's own (naming another raises ``not_own``); staff
+    name it by code (an unknown code raises ``unknown(message, {"distributor_code": [...]})``)."""
+    if current_user.is_distributor:
+        if code and code != current_user.distributor.code:
+            raise not_own
+        return current_user.distributor
+    d = db.session.execute(select(Distributor).where(Distributor.code == (code or ""))).scalar_one_or_none()
+    if d is None:
+        raise unknown(_("Unknown distributor."), {"distributor_code": [_("Unknown distributor.")]})
+    return d
 
 
 def refused(exc):

@@ -46,9 +46,6 @@ ERRORS = {403: "wrong role", 404: "not found (or another distributor's)", 409: "
           422: "refused by a business rule; details name the fields"}
 
 
-def _error(exc: AgreementError):
-    return refused(exc)
-
 
 def _agreement(agreement_id: int):
     return get_agreement(agreement_id) or abort(404)
@@ -118,7 +115,7 @@ class Agreements(MethodView):
         try:
             agreement = create_draft(data, current_user)
         except AgreementError as exc:
-            return _error(exc)
+            return refused(exc)
         db.session.commit()
         return serialise(agreement)
 
@@ -140,7 +137,7 @@ class AgreementItem(MethodView):
         try:
             agreement = update_draft(_agreement(agreement_id), data, current_user)
         except AgreementError as exc:
-            return _error(exc)
+            return refused(exc)
         db.session.commit()
         return serialise(agreement)
 
@@ -149,7 +146,7 @@ def _step(agreement_id: int, do):
     try:
         agreement = do(_agreement(agreement_id))
     except AgreementError as exc:
-        return _error(exc)
+        return refused(exc)
     db.session.commit()
     return serialise(agreement)
 

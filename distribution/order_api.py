@@ -14,13 +14,11 @@ from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
-from app.api_base import Blueprint, PageArgs, PageMeta, refused
+from app.api_base import Blueprint, PageArgs, PageMeta, refused, requested_distributor
 from app.auth.security import roles_required
 from app.extensions import db
 from app.masterdata.services import paginate
-from app.models import Distributor
 from distribution import orders as svc
 from distribution.models.orders import OrderStatus
 
@@ -133,9 +131,6 @@ def serialise(o) -> dict:
     }
 
 
-def _error(exc: svc.OrderError):
-    return refused(exc)
-
 
 def _order(order_id: int):
     return svc.get_order(order_id) or abort(404)
@@ -143,14 +138,8 @@ def _order(order_id: int):
 
 def _distributor(code: str | None):
     """The distributor the order is for: a distributor user's own (a different code is 403); staff name it."""
-    if current_user.is_distributor:
-        if code and code != current_user.distributor.code:
-            raise svc.NotAllowed(_("You may place orders only for your own distributor."))
-        return current_user.distributor
-    d = db.session.execute(select(Distributor).where(Distributor.code == (code or ""))).scalar_one_or_none()
-    if d is None:
-        raise svc.OrderInvalid(_("Unknown distributor."), {"distributor_code": [_("Unknown distributor.")]})
-    return d
+    not_own = svc.NotAllowed(_("You may place orders only for your own distributor."))
+    return requested_distributor(code, not_own=not_own, unknown=svc.OrderInvalid)
 
 
 @blp.route("/orders")
@@ -176,7 +165,7 @@ class Orders(MethodView):
             order = svc.place_order(_distributor(data["distributor_code"]), data["lines"], current_user,
                                     data["on_date"], data["note"])
         except svc.OrderError as exc:
-            return _error(exc)
+            return refused(exc)
         body = serialise(order)  # before the commit, which would expire what is loaded and read it all again
         db.session.commit()
         return body
@@ -197,7 +186,7 @@ def _step(order_id: int, do):
     try:
         order = do(_order(order_id))
     except svc.OrderError as exc:
-        return _error(exc)
+        return refused(exc)
     db.session.commit()
     return serialise(order)
 

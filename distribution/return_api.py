@@ -18,13 +18,11 @@ from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
-from app.api_base import Blueprint, PageArgs, PageMeta, refused
+from app.api_base import Blueprint, PageArgs, PageMeta, refused, requested_distributor
 from app.auth.security import roles_required
 from app.extensions import db
 from app.masterdata.services import paginate
-from app.models import Distributor
 from distribution import recalls as recall_svc
 from distribution import return_rules
 from distribution import returns as svc
@@ -198,9 +196,6 @@ def serialise(r) -> dict:
     }
 
 
-def _error(exc: svc.ReturnError):
-    return refused(exc)
-
 
 def _return(return_id: int):
     return svc.get_return(return_id) or abort(404)
@@ -208,14 +203,8 @@ def _return(return_id: int):
 
 def _distributor(code: str | None):
     """A distributor user's own (another code is 403); staff name it."""
-    if current_user.is_distributor:
-        if code and code != current_user.distributor.code:
-            raise svc.NotAllowed(_("You may request returns only for your own distributor."))
-        return current_user.distributor
-    d = db.session.execute(select(Distributor).where(Distributor.code == (code or ""))).scalar_one_or_none()
-    if d is None:
-        raise svc.ReturnInvalid(_("Unknown distributor."), {"distributor_code": [_("Unknown distributor.")]})
-    return d
+    not_own = svc.NotAllowed(_("You may request returns only for your own distributor."))
+    return requested_distributor(code, not_own=not_own, unknown=svc.ReturnInvalid)
 
 
 def _uploads(items) -> list[svc.Upload]:
@@ -254,7 +243,7 @@ class Returns(MethodView):
             ret = svc.request_return(_distributor(data["distributor_code"]), data["lines"], current_user,
                                      note=data["note"], attachments=_uploads(data["attachments"]))
         except svc.ReturnError as exc:
-            return _error(exc)
+            return refused(exc)
         db.session.commit()
         return serialise(ret)
 
@@ -268,7 +257,7 @@ def scan(data):
     try:
         result = svc.read_scan(data["code"])
     except svc.ReturnError as exc:
-        return _error(exc)
+        return refused(exc)
     s = result.scan
     return {"gtin": s.gtin, "product_code": result.product.code, "product_name": result.product.display_name,
             "lot_no": s.lot_no, "lot_known": result.lot is not None,
@@ -288,7 +277,7 @@ def _step(return_id: int, do):
     try:
         ret = do(_return(return_id))
     except svc.ReturnError as exc:
-        return _error(exc)
+        return refused(exc)
     db.session.commit()
     return serialise(ret)
 
@@ -397,7 +386,7 @@ class Recalls(MethodView):
         try:
             recall = recall_svc.open_recall(data["lots"], data["reason"], data["recall_class"], current_user)
         except svc.ReturnError as exc:
-            return _error(exc)
+            return refused(exc)
         db.session.commit()
         return serialise_recall(recall)
 
@@ -425,6 +414,6 @@ def recall_close(data, recall_id):
     try:
         recall = recall_svc.close_recall(_recall(recall_id), current_user, data["note"])
     except svc.ReturnError as exc:
-        return _error(exc)
+        return refused(exc)
     db.session.commit()
     return serialise_recall(recall)
