@@ -253,6 +253,61 @@ def recall_dashboard(recall: Recall) -> RecallDashboard:
                            list(ours.values()), terminals)
 
 
+@dataclass
+class DistributorRecallRow:
+    """One recall × lot as one distributor's position in it (the distributor 360° page)."""
+
+    recall: Recall
+    lot_id: int
+    lot_no: str
+    held: int | None = None  # at the recall's opening: the manufacturer's baseline, staff only
+    requested: int = 0
+    recovered: int = 0
+    on_hand: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        """As on the recall dashboard (held − recovered); without the baseline (a distributor user), what its
+        recall returns ask for − recovered."""
+        base = self.held if self.held is not None else self.requested
+        return max(base - self.recovered, 0)
+
+
+def distributor_recall_rows(distributor_id: int, staff: bool) -> list[DistributorRecallRow]:
+    """The recalls of lots ``distributor_id`` held when they opened (staff only: the holdings are the
+    manufacturer's), has recall returns for, or holds now; newest recall first."""
+    found: dict[tuple[int, int], dict] = {}
+
+    def row(recall_id: int, lot_id: int, lot_no: str) -> dict:
+        return found.setdefault((recall_id, lot_id), {"lot_id": lot_id, "lot_no": lot_no})
+
+    if staff:
+        for recall_id, lot_id, lot_no, qty in db.session.execute(
+                select(RecallHolding.recall_id, RecallHolding.lot_id, Lot.lot_no, func.sum(RecallHolding.quantity))
+                .join(Lot, Lot.id == RecallHolding.lot_id).where(RecallHolding.distributor_id == distributor_id)
+                .group_by(RecallHolding.recall_id, RecallHolding.lot_id, Lot.lot_no)):
+            row(recall_id, lot_id, lot_no)["held"] = int(qty)
+    for recall_id, lot_id, lot_no, qty, got in db.session.execute(
+            select(ReturnRequest.recall_id, ReturnLine.lot_id, Lot.lot_no, func.sum(ReturnLine.quantity),
+                   func.coalesce(func.sum(ReturnLine.received_quantity), 0))
+            .join(ReturnRequest, ReturnRequest.id == ReturnLine.request_id).join(Lot, Lot.id == ReturnLine.lot_id)
+            .where(ReturnRequest.distributor_id == distributor_id, ReturnRequest.recall_id.is_not(None),
+                   ReturnLine.reason == "recall", ReturnRequest.status != "rejected")
+            .group_by(ReturnRequest.recall_id, ReturnLine.lot_id, Lot.lot_no)):
+        row(recall_id, lot_id, lot_no).update(requested=int(qty), recovered=int(got))
+    for recall_id, lot_id, lot_no, qty in db.session.execute(
+            select(RecallLot.recall_id, StockBalance.lot_id, Lot.lot_no, func.sum(StockBalance.quantity))
+            .join(RecallLot, RecallLot.lot_id == StockBalance.lot_id).join(Lot, Lot.id == StockBalance.lot_id)
+            .where(StockBalance.distributor_id == distributor_id)
+            .group_by(RecallLot.recall_id, StockBalance.lot_id, Lot.lot_no)
+            .having(func.sum(StockBalance.quantity) != 0)):
+        row(recall_id, lot_id, lot_no)["on_hand"] = int(qty)
+    recalls = {r.id: r for r in db.session.execute(
+        select(Recall).where(Recall.id.in_({k[0] for k in found}))).scalars()} if found else {}
+    rows = [DistributorRecallRow(recalls[recall_id], **values) for (recall_id, _lot), values in found.items()]
+    return sorted(rows, key=lambda r: (-r.recall.id, r.lot_no))
+
+
 def close_recall(recall: Recall, user, note: str | None = None) -> Recall:
     """Close an open recall; a note is required while any holder still has units outstanding. A closed recall takes
     no more returns; its lots stay recalled. Raises NotAllowed, WrongState (already closed), ReturnInvalid."""

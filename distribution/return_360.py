@@ -9,7 +9,6 @@ user the units to return are those its recall returns ask for. Links to the reca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -21,69 +20,14 @@ from app.extensions import db
 from distribution import customer360
 from distribution import recalls as recall_svc
 from distribution import returns as svc
-from distribution.models.returns import Recall, RecallHolding, RecallLot, ReturnLine, ReturnRequest, ReturnStatus
+from distribution.models.returns import ReturnRequest, ReturnStatus
 
 OPEN = (ReturnStatus.REQUESTED.value, ReturnStatus.APPROVED.value, ReturnStatus.RECEIVED.value,
         ReturnStatus.DISPOSED.value)
 
 
-@dataclass
-class RecallRow:
-    recall: Recall
-    lot_id: int
-    lot_no: str
-    held: int | None = None  # at the recall's opening (staff only)
-    requested: int = 0
-    recovered: int = 0
-    on_hand: int = 0
-
-    @property
-    def outstanding(self) -> int:
-        base = self.held if self.held is not None else self.requested
-        return max(base - self.recovered, 0)
-
-
-def _recall_rows(ctx: customer360.Context) -> list[RecallRow]:
-    from inventory.models import Lot, StockBalance
-
-    d_id, staff = ctx.distributor.id, ctx.role in recall_svc.STAFF_ROLES
-    rows: dict[tuple[int, int], RecallRow] = {}
-    recalls = {}
-
-    def row(recall_id: int, lot_id: int, lot_no: str) -> RecallRow:
-        if recall_id not in recalls:
-            recalls[recall_id] = db.session.get(Recall, recall_id)
-        return rows.setdefault((recall_id, lot_id), RecallRow(recalls[recall_id], lot_id, lot_no))
-
-    if staff:
-        for recall_id, lot_id, lot_no, qty in db.session.execute(
-                select(RecallHolding.recall_id, RecallHolding.lot_id, Lot.lot_no, func.sum(RecallHolding.quantity))
-                .join(Lot, Lot.id == RecallHolding.lot_id).where(RecallHolding.distributor_id == d_id)
-                .group_by(RecallHolding.recall_id, RecallHolding.lot_id, Lot.lot_no)):
-            r = row(recall_id, lot_id, lot_no)
-            r.held = (r.held or 0) + int(qty)
-    for recall_id, lot_id, lot_no, qty, got in db.session.execute(
-            select(ReturnRequest.recall_id, ReturnLine.lot_id, Lot.lot_no, func.sum(ReturnLine.quantity),
-                   func.coalesce(func.sum(ReturnLine.received_quantity), 0))
-            .join(ReturnRequest, ReturnRequest.id == ReturnLine.request_id).join(Lot, Lot.id == ReturnLine.lot_id)
-            .where(ReturnRequest.distributor_id == d_id, ReturnRequest.recall_id.is_not(None),
-                   ReturnLine.reason == "recall", ReturnRequest.status != ReturnStatus.REJECTED.value)
-            .group_by(ReturnRequest.recall_id, ReturnLine.lot_id, Lot.lot_no)):
-        r = row(recall_id, lot_id, lot_no)
-        r.requested += int(qty)
-        r.recovered += int(got)
-    for recall_id, lot_id, lot_no, qty in db.session.execute(
-            select(RecallLot.recall_id, StockBalance.lot_id, Lot.lot_no, func.sum(StockBalance.quantity))
-            .join(RecallLot, RecallLot.lot_id == StockBalance.lot_id).join(Lot, Lot.id == StockBalance.lot_id)
-            .where(StockBalance.distributor_id == d_id)
-            .group_by(RecallLot.recall_id, StockBalance.lot_id, Lot.lot_no)
-            .having(func.sum(StockBalance.quantity) != 0)):
-        row(recall_id, lot_id, lot_no).on_hand = int(qty)
-    return sorted(rows.values(), key=lambda r: (-r.recall.id, r.lot_no))
-
-
 def _returns(ctx: customer360.Context) -> dict:
-    d_id = ctx.distributor.id
+    d_id, staff = ctx.distributor.id, ctx.role in recall_svc.STAFF_ROLES
     counts = dict(db.session.execute(select(ReturnRequest.status, func.count()).where(
         ReturnRequest.distributor_id == d_id).group_by(ReturnRequest.status)).all())
     year_start = date(ctx.today.year, 1, 1)
@@ -96,8 +40,8 @@ def _returns(ctx: customer360.Context) -> dict:
     return {"counts": [(s, svc.status_label(s), counts.get(s, 0)) for s in ReturnStatus],
             "total": sum(counts.values()), "open_count": sum(counts.get(s, 0) for s in OPEN),
             "open": open_items, "credited": Decimal(credited), "year": ctx.today.year,
-            "recalls": _recall_rows(ctx), "status_label": svc.status_label,
-            "recall_status": recall_svc.status_label, "staff": ctx.role in recall_svc.STAFF_ROLES}
+            "recalls": recall_svc.distributor_recall_rows(d_id, staff), "status_label": svc.status_label,
+            "recall_status": recall_svc.status_label, "staff": staff}
 
 
 def _returns_sheet(data: dict):
