@@ -273,6 +273,7 @@ def run_child(url: str, path: Path, store: Path, instance: Path) -> dict:
     if out.returncode != 0:
         raise SystemExit(f"child failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["refresh"] = " ".join(line for line in out.stderr.splitlines() if "coverage refresh" in line)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     result["rss_grew"] = result["peak_rss_mb"] > before / 1024
     return result
@@ -281,6 +282,11 @@ def run_child(url: str, path: Path, store: Path, instance: Path) -> dict:
 def child(url: str, path: str, store: str, instance: str) -> None:
     """The real intake and task, in a process of their own (its peak RSS is measured by the parent)."""
     app = _app(url, Path(instance), Path(store))
+    import logging
+
+    rollups_log = logging.getLogger("distribution.rollups")  # its split of the refresh, for the parent to print
+    rollups_log.setLevel(logging.INFO)
+    rollups_log.addHandler(logging.StreamHandler(sys.stderr))
     from app.extensions import db
     from app.models import Distributor
     from app.tenancy import Actor, acting_as
@@ -317,7 +323,7 @@ def child(url: str, path: str, store: str, instance: str) -> None:
         print(json.dumps({"status": status, "seconds": round(seconds, 2), "intake_seconds": round(intake_s, 2),
                           "read": sub.rows_read, "accepted": sub.rows_accepted, "rejected": sub.rows_rejected,
                           "review": sub.rows_review, "movements": (sub.notes or {}).get("movements"),
-                          "diversion_flags": flags}))
+                          "diversion_flags": flags, "timings": (sub.notes or {}).get("timings")}))
 
 
 def match_seconds(candidates, queries, places) -> tuple[float, float]:
@@ -391,6 +397,9 @@ def main() -> None:
         label = f"end to end, {args.rows} lines (intake {big['intake_seconds']:.1f} s)"
         print(f"{label:<58}{big['seconds']:>9.2f}"
               f"{args.rows / big['seconds']:>11.0f}{big['peak_rss_mb']:>13.0f}")
+        print(f"  {big['refresh']}")
+        phases = (big.get("timings") or {}).items()
+        print("  phases of the big run (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases))
         print(f"{f'matching {len(queries)} names × {len(candidates)} terminals (build {build_s:.1f} s)':<58}"
               f"{m_s:>9.2f}")
         print(f"automatic matches: precision {precision:.3f}, recall {recall:.3f}")
@@ -404,7 +413,7 @@ def main() -> None:
                           "match_seconds": round(m_s, 2), "match_precision": round(precision, 4),
                           "match_recall": round(recall, 4), "accepted": big["accepted"], "rejected": big["rejected"],
                           "review": big["review"], "diversion_flags": big.get("diversion_flags"),
-                          "load": round(os.getloadavg()[0], 1)}))
+                          "timings": big.get("timings"), "load": round(os.getloadavg()[0], 1)}))
     finally:
         if not args.keep:
             _admin(f'drop database if exists "{DB_NAME}" with (force)')

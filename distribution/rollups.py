@@ -28,6 +28,7 @@ import io
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -151,8 +152,9 @@ def refresh_rollups(event) -> None:
     started = time.perf_counter()
     _refresh_sales(d, months)
     sales = time.perf_counter()
-    for year in years:
-        _refresh_presence(d, year, [m for m in months if m.year == year])
+    with _hash_joins():
+        for year in years:
+            _refresh_presence(d, year, [m for m in months if m.year == year])
     presence = time.perf_counter()
     flags = diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
     touch_state()
@@ -189,31 +191,99 @@ def _refresh_sales(d: int, months: list[date]) -> None:
     _run(_sales_rows(f"AND f.distributor_id = {d} {_month_ranges(months)}"))
 
 
-def _touched_terminals(own: str, touched: int) -> set[int]:
-    return set(db.session.execute(text(f"SELECT terminal_id FROM coverage_presence WHERE {own} "
-                                       f"AND (months & {touched}) <> 0")).scalars())
+_SCRATCH = ("cov_new", "cov_own", "cov_any")
+
+
+def _scratch_tables() -> None:
+    """Empty temporary tables of the refresh (the connection's own; PostgreSQL drops them at the commit)."""
+    pg = _pg()
+    for name in _SCRATCH:
+        _run(f"DROP TABLE IF EXISTS {name}")
+        _run(f"CREATE TEMPORARY TABLE {name} (scope_id INTEGER, terminal_id INTEGER, months INTEGER, old INTEGER)"
+             f"{' ON COMMIT DROP' if pg else ''}")
+
+
+@contextmanager
+def _hash_joins():
+    """No nested-loop joins for the refresh's statements (PostgreSQL), then the setting as it was. They join the
+    scratch tables with rows written in this very transaction, whose statistics are stale: planned on them, a
+    nested loop expecting one row meets hundreds of thousands (minutes in bench/ingest.py); hash joins are right
+    for every size here."""
+    if not _pg():
+        yield
+        return
+    before = db.session.execute(text("SELECT current_setting('enable_nestloop')")).scalar()
+    db.session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
+    yield  # an error aborts the transaction, and the local setting with it
+    db.session.execute(text("SELECT set_config('enable_nestloop', :v, true)"), {"v": before})
+
+
+def _analyse(*tables: str) -> None:
+    if _pg():  # temporary tables are never analysed by autovacuum: the planner would guess their size
+        for name in tables:
+            _run(f"ANALYZE {name}")
+
+
+def _merge(distributor: int, year: int, scope: int, values: str) -> None:
+    """Make the rows of (distributor, year, scope) for the keys in the temporary table ``values`` hold its months:
+    a row whose value is 0 is deleted, one that differs updated, a missing one inserted; the others are not
+    written at all (a resubmission of the same data writes nothing)."""
+    target = f"distributor_id = {distributor} AND year = {year} AND scope = {scope}"
+    key = "v.scope_id = coverage_presence.scope_id AND v.terminal_id = coverage_presence.terminal_id"
+    _run(f"DELETE FROM coverage_presence WHERE {target} AND EXISTS (SELECT 1 FROM {values} v WHERE {key} "
+         f"AND v.months = 0)")
+    _run(f"UPDATE coverage_presence SET months = v.months FROM {values} v WHERE {target} AND {key} "
+         f"AND v.months <> 0 AND coverage_presence.months <> v.months")
+    _run(f"INSERT INTO coverage_presence ({_COLS}) SELECT {distributor}, {year}, {scope}, v.scope_id, v.terminal_id, "
+         f"v.months FROM {values} v WHERE v.months <> 0 AND NOT EXISTS (SELECT 1 FROM coverage_presence "
+         f"WHERE {target} AND {key})")
 
 
 def _refresh_presence(d: int, year: int, months: list[date]) -> None:
-    """Clear the touched months' bits of the distributor's product rows of ``year`` and set them again from the
-    facts; then rebuild the "any distributor" rows of the terminals whose bits were or are set in those months, and
-    drop rows left empty."""
+    """Recompute the touched months' bits of the distributor's product rows of ``year`` from the facts, then the
+    "any distributor" rows of the (product, terminal) pairs whose bits changed and the line and all-products rows
+    of their terminals. Only rows whose value changes are written (:func:`_merge`)."""
     touched = months_mask(year, months)
-    own = f"year = {year} AND distributor_id = {d} AND scope = {ProductScope.PRODUCT.value}"
-    terminals = _touched_terminals(own, touched)
-    _run(f"UPDATE coverage_presence SET months = months & {FULL_MASK & ~touched} "
-         f"WHERE {own} AND (months & {touched}) <> 0")
+    keep = FULL_MASK & ~touched
+    product = ProductScope.PRODUCT.value
+    own = f"cp.distributor_id = {d} AND cp.year = {year} AND cp.scope = {product}"
+    pair = "cp.scope_id = n.scope_id AND cp.terminal_id = n.terminal_id"
+    _scratch_tables()
     facts = f"AND f.distributor_id = {d} {_month_ranges(months)}"
-    _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows(facts)} "
-         f"ON CONFLICT (distributor_id, year, scope, scope_id, terminal_id) "
-         f"DO UPDATE SET months = coverage_presence.months | excluded.months")
-    terminals |= _touched_terminals(own, touched)
-    if terminals:
-        listed = ", ".join(str(int(t)) for t in sorted(terminals))
-        _run(f"DELETE FROM coverage_presence WHERE distributor_id = 0 AND year = {year} AND terminal_id IN ({listed})")
-        for sql in _any_rows(f"AND cp.year = {year} AND cp.terminal_id IN ({listed})"):
-            _run(sql)
-    _run(f"DELETE FROM coverage_presence WHERE {own} AND months = 0")
+    # the distributor's bits of the touched months, as the facts now say
+    _run(f"INSERT INTO cov_new (scope_id, terminal_id, months) SELECT m.product_id, m.terminal_id, "
+         f"SUM(1 << (m.mi % 12)) FROM ({_terminal_months(facts)}) m GROUP BY m.product_id, m.terminal_id")
+    _analyse("cov_new")
+    # its rows' new values (old untouched bits kept): the pairs it has now, and those it had in those months
+    _run(f"INSERT INTO cov_own SELECT n.scope_id, n.terminal_id, (COALESCE(cp.months, 0) & {keep}) | n.months, "
+         f"COALESCE(cp.months, 0) FROM cov_new n LEFT JOIN coverage_presence cp ON {own} AND {pair}")
+    _run(f"INSERT INTO cov_own SELECT cp.scope_id, cp.terminal_id, cp.months & {keep}, cp.months "
+         f"FROM coverage_presence cp WHERE {own} AND (cp.months & {touched}) <> 0 "
+         f"AND NOT EXISTS (SELECT 1 FROM cov_new n WHERE {pair})")
+    _run("DELETE FROM cov_own WHERE months = old")
+    _analyse("cov_own")
+    _merge(d, year, product, "cov_own")
+    # "any distributor" product rows of the changed pairs: the OR of every distributor's rows (0: none left)
+    _run(f"INSERT INTO cov_any (scope_id, terminal_id, months) SELECT n.scope_id, n.terminal_id, "
+         f"{bit_or('cp.months')} FROM cov_own n JOIN coverage_presence cp ON {pair} AND cp.distributor_id <> 0 "
+         f"AND cp.year = {year} AND cp.scope = {product} GROUP BY n.scope_id, n.terminal_id")
+    _run("INSERT INTO cov_any (scope_id, terminal_id, months) SELECT n.scope_id, n.terminal_id, 0 FROM cov_own n "
+         "WHERE NOT EXISTS (SELECT 1 FROM cov_any cp WHERE cp.scope_id = n.scope_id "
+         "AND cp.terminal_id = n.terminal_id)")
+    _analyse("cov_any")
+    _merge(0, year, product, "cov_any")
+    # the line and all-products rows of their terminals, again from the "any distributor" product rows
+    terminals = list(db.session.execute(text("SELECT DISTINCT terminal_id FROM cov_own")).scalars())
+    if not terminals:
+        return
+    # a filter on the terminals, not a join: the statistics of the rows just written are stale, and a join planned
+    # on them (one row expected) ran for minutes in bench/ingest.py
+    terms = "= ANY(:terms)" if _pg() else "IN (SELECT terminal_id FROM cov_own)"
+    params = {"terms": terminals} if _pg() else {}
+    _run(f"DELETE FROM coverage_presence WHERE distributor_id = 0 AND year = {year} AND scope <> {product} "
+         f"AND terminal_id {terms}", **params)
+    for sql in _any_rows(f"AND cp.year = {year} AND cp.terminal_id {terms}")[1:]:
+        _run(sql, **params)
 
 
 # -- full rebuild -------------------------------------------------------------------------------------------------

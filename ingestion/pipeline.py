@@ -22,8 +22,11 @@ mid-way leaves an open transaction the database rolls back; the task is redelive
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -57,6 +60,7 @@ from inventory import services as inventory
 
 ROW = reading.ROW
 S = SubmissionStatus
+log = logging.getLogger(__name__)
 
 FACTS = {
     DataKind.SELL_OUT.value: (SellOutFact, ("submission_id", "distributor_id", "source_row", "business_date",
@@ -132,6 +136,30 @@ class Load:
     flows: Counter = field(default_factory=Counter)  # (to_distributor | None, product, lot | None, day) → qty
     items: dict[tuple, int] = field(default_factory=dict)  # (subject, key kind, key) → open review item id
     total_rows: int | None = None
+    timings: Counter = field(default_factory=Counter)  # phase → seconds (kept in the submission's notes)
+
+
+@contextmanager
+def timed(load: Load | None, phase: str):
+    """Add the block's wall time to ``load.timings[phase]`` (nothing when there is no load)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if load is not None:
+            load.timings[phase] += time.perf_counter() - started
+
+
+class _Lap:
+    """Split a function's time into phases: ``lap("x")`` adds the time since the previous lap to ``x``."""
+
+    def __init__(self, load: Load):
+        self.load, self.last = load, time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.load.timings[phase] += now - self.last
+        self.last = now
 
 
 def load_submission(submission_id: int) -> str:
@@ -165,7 +193,12 @@ def load_submission(submission_id: int) -> str:
         _infer_period(load, table)
     _check_closed(sub)
     try:
-        for chunk in table.iter_chunks():
+        chunks = table.iter_chunks()
+        while True:
+            with timed(load, "read"):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
             _check_distributor_column(load, chunk)
             _process_chunk(load, chunk)
             progress.report(sub.id, "loading", load.counts["read"], total_bytes=load.total_rows or 0,
@@ -318,10 +351,11 @@ def _check_closed(sub: Submission) -> None:
 
 # -- one chunk ----------------------------------------------------------------------------------------------------
 def _process_chunk(load: Load, chunk: pd.DataFrame) -> None:
-    n = cleaning.normalise_chunk(chunk, load.columns, load.kind)
-    n = n.reset_index(drop=True)
-    chunk = chunk.reset_index(drop=True)
-    dup = _duplicates(load, chunk)
+    with timed(load, "normalise"):
+        n = cleaning.normalise_chunk(chunk, load.columns, load.kind)
+        n = n.reset_index(drop=True)
+        chunk = chunk.reset_index(drop=True)
+        dup = _duplicates(load, chunk)
     raws = chunk[load.headers]
     load.counts["read"] += len(n)
     process_rows(load, n, raws, dup)
@@ -349,6 +383,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     the facts, the others rejected or waiting. Also used for rows leaving the review queue (``pending_ids``: their
     PendingRow ids, which are then not written again). Returns the counts."""
     kind, r = load.kind, load.resolver
+    lap = _Lap(load)
     size = len(n)
     col = _Columns(n)
     reasons: list[list[str]] = n[cleaning.PROBLEMS].tolist()  # one fresh list per row: extended in place
@@ -408,6 +443,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
                 exp = expiries[i]
                 if _expiry_differs(exp, hit[1]):
                     reasons[i].append("expiry_mismatch")
+    lap("products_lots")
     # customers (sell-out) and suppliers (purchase)
     terminals: list[int | None] = [None] * size
     to_dists: list[int | None] = [None] * size
@@ -433,6 +469,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         for i, (code, name) in enumerate(zip(col["supplier_code"], col["supplier_name"], strict=True)):
             suppliers[i] = r.supplier_for(code, name)
 
+    lap("customers")
     rejected = [i for i in range(size) if reasons[i]]
     waiting = [i for i in range(size) if not reasons[i] and (customer_review[i] or product_review[i])]
     accepted = [i for i in range(size) if not reasons[i] and not (customer_review[i] or product_review[i])]
@@ -454,6 +491,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     else:
         columns = (*head, *tail)
     loading.copy_rows(model.__table__, cols, zip(*columns, strict=True))  # column-wise, no call per row
+    lap("write_facts")
     if kind == DataKind.SELL_OUT.value:
         for i in accepted:
             load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
@@ -489,6 +527,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         loading.copy_rows(PendingRow.__table__, ("submission_id", "distributor_id", "source_row",
                                                  "customer_item_id", "product_item_id", "values", "raw", "status"),
                           rows, json_columns=("values", "raw"))
+    lap("write_rejected_waiting")
     load.counts["accepted"] += len(accepted)
     load.counts["rejected"] += len(rejected)
     load.counts["waiting"] += len(waiting)
@@ -649,14 +688,19 @@ def _finish(load: Load, table: reading.Table) -> str:
     sub.processed_at = utcnow()
     if counts["rejected"] > share * counts["read"]:
         return _refuse_mostly_rejected(load)
+    lap = _Lap(load)
     previous = make_current(sub)
     if load.kind == DataKind.SELL_OUT.value:
         post_stock(load, previous)
+    lap("post_stock")
     _count_waiting(load)
     hooks.facts_changed(hooks.FactsChanged(
         distributor_id=sub.distributor_id, kind=sub.kind, months=frozenset(months_between(sub.period_start,
                                                                                          sub.period_end)),
         added_submission_id=sub.id, removed_submission_id=previous.id if previous else None))
+    lap("listeners")  # the coverage rollups and diversion flags (distribution)
+    sub.notes = {**sub.notes, "timings": {k: round(v, 2) for k, v in load.timings.items()}}
+    log.info("submission %s loaded: %s", sub.id, ", ".join(f"{k} {v:.2f} s" for k, v in load.timings.items()))
     db.session.flush()
     notify_submitter(sub)
     progress.report(sub.id, "loaded", counts["read"], counts["read"], counts["read"])

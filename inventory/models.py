@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -114,6 +115,9 @@ class StockMovement(AppendOnly, TenantScoped, db.Model):
         Index("ix_stock_movement_lot_id_id", "lot_id", "id"),
         Index("ix_stock_movement_from_location_id", "from_location_id", "lot_id"),
         Index("ix_stock_movement_to_location_id", "to_location_id", "lot_id"),
+        # what of a movement has been reversed (a resubmission reverses every posting of the version it replaces)
+        Index("ix_stock_movement_reverses_id", "reverses_id", postgresql_where=text("reverses_id is not null"),
+              sqlite_where=text("reverses_id is not null")),
     )
 
     def __repr__(self) -> str:
