@@ -13,12 +13,14 @@ def _is_postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_columns: Sequence[str] = ()) -> int:
-    """Append ``rows`` (tuples in ``columns`` order) to ``table`` in the current transaction; returns how many."""
+def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_columns: Sequence[str] = (),
+              json_text: Sequence[str] = ()) -> int:
+    """Append ``rows`` (tuples in ``columns`` order) to ``table`` in the current transaction; returns how many.
+    JSON columns hold Python values (``json_columns``) or JSON text already encoded (``json_text``)."""
     db.session.flush()
-    json_idx = [columns.index(c) for c in json_columns]
     count = 0
     if _is_postgresql():
+        json_idx = [columns.index(c) for c in json_columns]
         raw = db.session.connection().connection.driver_connection
         cols = ", ".join(f'"{c}"' for c in columns)
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
@@ -30,8 +32,13 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
                 copy.write_row(row)
                 count += 1
         return count
+    text_idx = [columns.index(c) for c in json_text]  # SQLAlchemy's JSON type encodes: decode the text first
     batch: list[dict] = []
     for row in rows:
+        if text_idx:
+            row = list(row)
+            for i in text_idx:
+                row[i] = None if row[i] is None else json.loads(row[i])
         batch.append(dict(zip(columns, row, strict=True)))
         if len(batch) >= 5000:
             db.session.execute(table.insert(), batch)

@@ -22,6 +22,7 @@ mid-way leaves an open transaction the database rolls back; the task is redelive
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -501,7 +502,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         loading.copy_rows(RejectedRow.__table__,
                           ("submission_id", "distributor_id", "source_row", "reasons", "detail", "raw"),
                           ((sub.id, sub.distributor_id, int(source_rows[i]), ",".join(dict.fromkeys(reasons[i])),
-                            detail[i], _raw(raw_records, raws, i)) for i in rejected), json_columns=("raw",))
+                            detail[i], _raw(raw_records, raws, i)) for i in rejected), json_text=("raw",))
         for i in rejected:
             load.reasons.update(set(reasons[i]))
     if waiting and pending_ids is None:
@@ -526,7 +527,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
                          _raw(raw_records, raws, i), "waiting"))
         loading.copy_rows(PendingRow.__table__, ("submission_id", "distributor_id", "source_row",
                                                  "customer_item_id", "product_item_id", "values", "raw", "status"),
-                          rows, json_columns=("values", "raw"))
+                          rows, json_text=("values", "raw"))
     lap("write_rejected_waiting")
     load.counts["accepted"] += len(accepted)
     load.counts["rejected"] += len(rejected)
@@ -541,14 +542,15 @@ def _expiry_differs(reported, ours: date) -> bool:
     return reported != ours and (reported.year, reported.month) != (ours.year, ours.month)
 
 
-def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, dict]:
-    """The raw cells of just these rows as text (None when empty), column by column (converting a whole chunk to
-    dicts costs seconds, and so does iterating Arrow-backed cells one by one)."""
+def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, str]:
+    """The raw cells of just these rows as JSON objects of text (None when empty), converted column by column
+    (converting a whole chunk to dicts costs seconds, and so does iterating Arrow-backed cells one by one)."""
     part = raws.iloc[rows]
-    names = list(part.columns)
-    columns = [[None if v is None or (isinstance(v, float) and v != v) else str(v)
-                for v in part.iloc[:, j].astype(object).tolist()] for j in range(len(names))]
-    return {i: dict(zip(names, cells, strict=True)) for i, *cells in zip(rows, *columns, strict=True)}
+    cells = {j: [None if v is None or (isinstance(v, float) and v != v) else str(v)
+                 for v in part.iloc[:, j].astype(object).tolist()] for j in range(part.shape[1])}
+    frame = pd.DataFrame(cells)
+    frame.columns = list(part.columns)
+    return dict(zip(rows, _json_lines(frame), strict=True))
 
 
 class _Columns(dict):
@@ -573,11 +575,11 @@ class _Columns(dict):
 _DATE_COLUMNS = ("business_date", "as_of", "expires_on")
 
 
-def _raw(records, raws: pd.DataFrame, i: int) -> dict:
+def _raw(records, raws: pd.DataFrame, i: int) -> str:
     if records is not None:
-        return records[i]  # already text or None
-    return {k: (None if v is None or (isinstance(v, float) and v != v) else str(v))
-            for k, v in raws.iloc[i].to_dict().items()}
+        return records[i]  # already JSON
+    return json.dumps({k: (None if v is None or (isinstance(v, float) and v != v) else str(v))
+                       for k, v in raws.iloc[i].to_dict().items()}, ensure_ascii=False)
 
 
 def _detail(codes: list[str]) -> str:
@@ -605,11 +607,21 @@ def _json_value(v):
     return v if isinstance(v, str) else int(v) if isinstance(v, int | np.integer) else str(v)
 
 
-def _json_values(n: pd.DataFrame) -> list[dict]:
-    """The normalised rows as JSON-ready dicts, converted column by column."""
+def _json_values(n: pd.DataFrame) -> list[str]:
+    """The normalised rows as JSON objects, converted column by column and encoded by pandas' C encoder."""
     names = [*(f for f in _JSON_FIELDS if f in n.columns), ROW]
-    columns = [[_json_value(v) for v in n[k].astype(object).tolist()] for k in names]
-    return [dict(zip(names, cells, strict=True)) for cells in zip(*columns, strict=True)] if len(n) else []
+    return _json_lines(pd.DataFrame({k: [_json_value(v) for v in n[k].astype(object).tolist()] for k in names},
+                                    columns=names))
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    """Each row of ``frame`` (cells str, int or None) as the text of one JSON object."""
+    if not len(frame):
+        return []
+    if not frame.columns.is_unique:  # pandas encodes records by column name
+        return [json.dumps(dict(zip(frame.columns, row, strict=True)), ensure_ascii=False)
+                for row in frame.itertuples(index=False)]
+    return frame.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n")
 
 
 def frame_from_values(values: list[dict]) -> pd.DataFrame:
