@@ -1,12 +1,76 @@
 """Bulk writes of the load: PostgreSQL ``COPY … FROM STDIN`` (psycopg's copy) inside the session's transaction,
-``executemany`` on SQLite. Never one ORM object per row."""
+``executemany`` on SQLite. Never one ORM object per row.
+
+A COPY may be left open (``defer=True``): its rows are sent, and the server goes on taking them (checking,
+indexing) while the caller prepares the next chunk of the file instead of waiting. It is ended by :func:`settle`,
+and in any case before anything else uses the connection: before the next statement, a commit or a rollback
+(SQLAlchemy events) and before the pool resets the connection. Ending it raises what the server found wrong with
+the rows, as an undeferred COPY would."""
 
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+
 from app.extensions import db
+
+_OPEN: dict[int, tuple] = {}  # id(psycopg connection) → (copy context, cursor, thread) of its COPY left open
+
+
+def _end(key: int, exc_info=(None, None, None)) -> None:
+    entry = _OPEN.pop(key, None)
+    if entry is None:
+        return
+    context, cursor, _thread = entry
+    try:
+        if exc_info[0] is None:
+            context.__exit__(None, None, None)
+        else:
+            try:  # tell the server the COPY failed; the transaction is being abandoned anyway
+                context.__exit__(*exc_info)
+            except Exception:  # noqa: BLE001 - the original error is the one that matters
+                pass
+    finally:
+        cursor.close()
+
+
+def settle(abort: bool = False) -> None:
+    """End this thread's COPY left open, if any (``abort``: tell the server it failed). Never touches the session
+    (after a failed flush it could not be used)."""
+    me = threading.get_ident()
+    for key in [k for k, entry in list(_OPEN.items()) if entry[2] == me]:
+        _end(key, (RuntimeError, RuntimeError("load aborted"), None) if abort else (None, None, None))
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _before_statement(conn, cursor, statement, parameters, context, executemany):
+    if _OPEN:
+        _end(id(conn.connection.driver_connection))
+
+
+@event.listens_for(Engine, "commit")
+def _before_commit(conn):
+    if _OPEN:
+        _end(id(conn.connection.driver_connection))
+
+
+@event.listens_for(Engine, "rollback")
+def _before_rollback(conn):
+    if _OPEN:
+        _end(id(conn.connection.driver_connection), (RuntimeError, RuntimeError("rollback"), None))
+
+
+@event.listens_for(Pool, "reset")
+def _before_reset(dbapi_connection, record, reset_state):
+    if _OPEN:
+        _end(id(getattr(dbapi_connection, "driver_connection", dbapi_connection)),
+             (RuntimeError, RuntimeError("connection reset"), None))
 
 
 def _is_postgresql() -> bool:
@@ -14,16 +78,22 @@ def _is_postgresql() -> bool:
 
 
 def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_columns: Sequence[str] = (),
-              json_text: Sequence[str] = ()) -> int:
+              json_text: Sequence[str] = (), defer: bool = False) -> int:
     """Append ``rows`` (tuples in ``columns`` order) to ``table`` in the current transaction; returns how many.
-    JSON columns hold Python values (``json_columns``) or JSON text already encoded (``json_text``)."""
+    JSON columns hold Python values (``json_columns``) or JSON text already encoded (``json_text``). ``defer``:
+    leave the COPY open (see the module docstring)."""
     db.session.flush()
     count = 0
     if _is_postgresql():
         json_idx = [columns.index(c) for c in json_columns]
         raw = db.session.connection().connection.driver_connection
+        _end(id(raw))
         cols = ", ".join(f'"{c}"' for c in columns)
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+        cursor = raw.cursor()
+        context = cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN')
+        copy = context.__enter__()
+        _OPEN[id(raw)] = (context, cursor, threading.get_ident())
+        try:
             for row in rows:
                 if json_idx:
                     row = list(row)
@@ -31,6 +101,11 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
                         row[i] = json.dumps(row[i], ensure_ascii=False, default=str)
                 copy.write_row(row)
                 count += 1
+        except BaseException:
+            _end(id(raw), sys.exc_info())
+            raise
+        if not defer:
+            _end(id(raw))
         return count
     text_idx = [columns.index(c) for c in json_text]  # SQLAlchemy's JSON type encodes: decode the text first
     batch: list[dict] = []

@@ -138,6 +138,7 @@ class Load:
     items: dict[tuple, int] = field(default_factory=dict)  # (subject, key kind, key) → open review item id
     total_rows: int | None = None
     timings: Counter = field(default_factory=Counter)  # phase → seconds (kept in the submission's notes)
+    defer_copy: bool = False  # leave each chunk's facts COPY open while the next chunk is read
 
 
 @contextmanager
@@ -193,6 +194,7 @@ def load_submission(submission_id: int) -> str:
     if sub.period_source == "data":
         _infer_period(load, table)
     _check_closed(sub)
+    load.defer_copy = True
     try:
         chunks = table.iter_chunks()
         while True:
@@ -205,8 +207,14 @@ def load_submission(submission_id: int) -> str:
             progress.report(sub.id, "loading", load.counts["read"], total_bytes=load.total_rows or 0,
                             done_bytes=load.counts["read"])
             _throttle()
+        with timed(load, "write_facts"):
+            loading.settle()
     except reading.FileRejected as exc:
+        loading.settle(abort=True)
         raise SubmissionRejected(exc.code, exc.message) from exc
+    except BaseException:
+        loading.settle(abort=True)
+        raise
     return _finish(load, table)
 
 
@@ -491,8 +499,6 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         columns = (*head, pick(suppliers), *tail, *money)
     else:
         columns = (*head, *tail)
-    loading.copy_rows(model.__table__, cols, zip(*columns, strict=True))  # column-wise, no call per row
-    lap("write_facts")
     if kind == DataKind.SELL_OUT.value:
         for i in accepted:
             load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
@@ -529,6 +535,9 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
                                                  "customer_item_id", "product_item_id", "values", "raw", "status"),
                           rows, json_text=("values", "raw"))
     lap("write_rejected_waiting")
+    # the facts last: their COPY may stay open while the next chunk is read (the server indexes them meanwhile)
+    loading.copy_rows(model.__table__, cols, zip(*columns, strict=True), defer=load.defer_copy)
+    lap("write_facts")
     load.counts["accepted"] += len(accepted)
     load.counts["rejected"] += len(rejected)
     load.counts["waiting"] += len(waiting)

@@ -1,0 +1,93 @@
+"""The bulk loader's COPY left open (``defer=True``) on PostgreSQL: its rows land before anything else uses the
+connection, the server's verdict on them is not lost, and a load failing in a later chunk leaves nothing."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import psycopg
+import pytest
+from sqlalchemy import func, select, text
+
+from ingestion import loading, pipeline
+from ingestion.models import SellOutFact, Submission
+from tests.integration.ingestion.conftest import csv_bytes, sale
+
+COLS = ("submission_id", "distributor_id", "source_row", "business_date", "terminal_id", "product_id", "quantity")
+
+
+def _rows(sub_id: int, d_id: int, t_id: int, p_id: int, quantities) -> list[tuple]:
+    return [(sub_id, d_id, i + 2, date(2026, 5, 10), t_id, p_id, q) for i, q in enumerate(quantities)]
+
+
+def _submission(db_session, world) -> Submission:
+    from ingestion import intake
+
+    return intake.receive_file(io.BytesIO(csv_bytes([sale()])), "流向.csv", world["d1"], "sell_out",
+                               intake.parse_period("month", "2026-05"), source="upload", submitted_by=None)
+
+
+def _facts(db_session, sub_id: int) -> int:
+    return db_session.execute(select(func.count()).select_from(SellOutFact)
+                              .where(SellOutFact.submission_id == sub_id)).scalar()
+
+
+def test_a_deferred_copy_lands_before_the_next_statement(db_session, world):
+    sub = _submission(db_session, world)
+    rows = _rows(sub.id, world["d1"].id, world["t1"].id, world["p1"].id, [1, 2, 3])
+    assert loading.copy_rows(SellOutFact.__table__, COLS, rows, defer=True) == 3
+    assert loading._OPEN  # still open: the server takes the rows while the caller goes on
+    assert _facts(db_session, sub.id) == 3  # the next statement ended it first
+    assert not loading._OPEN
+
+
+def test_a_deferred_copy_the_server_refuses_fails_when_settled(db_session, world):
+    sub = _submission(db_session, world)
+    rows = _rows(sub.id, world["d1"].id, world["t1"].id, world["p1"].id, [1, 0, 3])  # quantity 0: a CHECK fails
+    savepoint = db_session.begin_nested()
+    loading.copy_rows(SellOutFact.__table__, COLS, rows, defer=True)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        loading.settle()
+    savepoint.rollback()
+    assert not loading._OPEN
+    assert _facts(db_session, sub.id) == 0
+    assert db_session.execute(text("select 1")).scalar() == 1  # the connection is usable again
+
+
+def test_a_rollback_with_a_copy_open_aborts_it(db_session, world):
+    sub = _submission(db_session, world)
+    savepoint = db_session.begin_nested()
+    loading.copy_rows(SellOutFact.__table__, COLS, _rows(sub.id, world["d1"].id, world["t1"].id, world["p1"].id,
+                                                         [5, 6]), defer=True)
+    savepoint.rollback()  # ends the COPY before the rollback runs (never a hang on the connection's lock)
+    assert not loading._OPEN
+    assert _facts(db_session, sub.id) == 0
+
+
+def test_a_load_failing_in_a_later_chunk_leaves_nothing(db_session, world, ingest, app, monkeypatch):
+    """Chunks of 3 lines: the facts of the first chunks are in COPYs left open when the third chunk fails; the
+    load rolls back whole, the submission is not loaded and no fact of it remains."""
+    monkeypatch.setitem(app.config, "INGEST_CHUNK_ROWS", 3)
+    real, calls = pipeline._process_chunk, []
+
+    def failing(load, chunk):
+        calls.append(len(chunk))
+        if len(calls) == 3:
+            raise RuntimeError("worker lost mid-way")
+        real(load, chunk)
+
+    monkeypatch.setattr(pipeline, "_process_chunk", failing)
+    rows = [sale(qty=q) for q in range(1, 11)]
+    with pytest.raises(RuntimeError, match="worker lost"):
+        ingest(csv_bytes(rows))
+    assert len(calls) == 3 and not loading._OPEN
+    sub = db_session.execute(select(Submission).order_by(Submission.id.desc()).limit(1)).scalar_one()
+    assert sub.status != "loaded"
+    assert _facts(db_session, sub.id) == 0
+    monkeypatch.setattr(pipeline, "_process_chunk", real)
+    db_session.expire_all()
+    from tests.integration.ingestion.conftest import process
+
+    assert process(sub.id) == "loaded"  # the retry loads it whole
+    assert _facts(db_session, sub.id) == 10
