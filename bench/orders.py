@@ -37,6 +37,7 @@ from tests.conftest import create_database, drop_database  # noqa: E402
 
 DB = f"drp_bench_orders_{os.getpid()}"
 PORT = int(os.environ.get("BENCH_PORT", "5097"))
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))  # the virtualenv's that runs this script
 
 
 def machine() -> str:
@@ -100,8 +101,8 @@ def start_server(url: str, instance: Path, args) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "DRP_INSTANCE_PATH": str(instance), "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), *server_options(args), "-b", f"127.0.0.1:{PORT}", "--log-level",
-         "warning", "--no-control-socket", "wsgi:app"],
+        [GUNICORN, *server_options(args), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", "--no-control-socket",
+         "wsgi:app"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     for _ in range(120):
         try:
