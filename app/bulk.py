@@ -30,7 +30,8 @@ def insert_rows(session: Session, model: type, rows: list[dict], *, defer_audit:
     tenancy.guard_insert(model, rows)
     statement, keys = _insert_statement(model)
     objs = []
-    for values in session.connection().execute(statement, rows):
+    # one row as a plain execute: a list, even of one, takes the batched executemany path (built anew each time)
+    for values in session.connection().execute(statement, rows[0] if len(rows) == 1 else rows):
         obj = model(**dict(zip(keys, values, strict=True)))
         make_transient_to_detached(obj)  # its state is now that of a loaded row: no INSERT on the next flush
         session.add(obj)
