@@ -1,8 +1,10 @@
 """The append-only audit log.
 
 Every insert, update and delete of an ``Audited`` model is recorded in the same transaction, with the acting user
-and the changed fields before → after, from one session hook. Services record decisions that are not plain row
-changes (an approval, a login, a token revoked) with :func:`record`.
+and the changed fields before → after, from one session hook; rows inserted without the unit of work (a hot path's
+bulk INSERT, :mod:`app.bulk`) are recorded the same way by :func:`created`. Services record decisions that are not
+plain row changes (an approval, a login, a token revoked) with :func:`record`. Entries queued with ``defer`` are
+written by the next flush, by :func:`write_pending`, or at the latest when the transaction commits.
 """
 
 from __future__ import annotations
@@ -73,18 +75,41 @@ def record(session: Session, action: str, entity, note: str | None = None, befor
            defer: bool = False) -> None:
     """Record a decision (approve, reject, login, revoke ...) about ``entity`` in the audit log.
 
-    ``defer=True`` (for a hot path that is about to flush anyway): when the session has new rows pending, the entry
-    is written by that flush, in the same multi-row INSERT as the row changes (and ``entity`` may be one of those new
+    ``defer=True`` (for a hot path that is about to write anyway): when the session has new rows or audit entries
+    pending, the entry is written with them, in the same multi-row INSERT (and ``entity`` may be one of those new
     rows, its id not known yet); otherwise it is written at once, as without ``defer``."""
     if hasattr(entity, "_get_current_object"):  # current_user and other proxies
         entity = entity._get_current_object()
     entity_type = entity if isinstance(entity, str) else type(entity).__tablename__
-    if defer and session.new:
+    if defer and (session.new or session.info.get("audit_pending")):
         row = _row(action, entity_type, None, before, after, note)
         session.info.setdefault("audit_pending", []).append(("record", entity, row, None))
         return
     entity_id = None if isinstance(entity, str) else _pk(entity)
     session.execute(insert(AuditLog), [_row(action, entity_type, entity_id, before, after, note)])
+
+
+def created(session: Session, objs, *, defer: bool = False) -> None:
+    """Record the creation of ``objs`` (Audited rows inserted without the unit of work, e.g. by
+    :func:`app.bulk.insert_rows`) as a flush would: one 'create' entry each, the whole row as 'after'. ``defer=True``
+    queues the entries for the next flush or :func:`write_pending` (a caller with more to write); otherwise they are
+    written at once."""
+    entries = [("row", None, _row("create", type(o).__tablename__, _pk(o), None, _snapshot(o)), None) for o in objs]
+    if defer:
+        session.info.setdefault("audit_pending", []).extend(entries)
+    elif entries:
+        _insert(session, _pending_rows(entries))
+
+
+def write_pending(session: Session) -> None:
+    """Write the entries queued with ``defer`` now, in one INSERT (for a caller that writes without a flush)."""
+    pending = session.info.pop("audit_pending", [])
+    if pending:
+        _insert(session, _pending_rows(pending))
+
+
+def _insert(session: Session, rows: list[dict]) -> None:
+    session.connection().execute(insert(AuditLog), rows)  # Core: one statement, however the rows' values differ
 
 
 @event.listens_for(Session, "before_flush")
@@ -116,18 +141,32 @@ def _capture_changes(session: Session, flush_context, instances) -> None:
 @event.listens_for(Session, "after_flush")
 def _write_changes(session: Session, flush_context) -> None:
     pending = session.info.pop("audit_pending", [])
-    if not pending:
-        return
+    if pending:
+        _insert(session, _pending_rows(pending))
+
+
+def _pending_rows(pending: list) -> list[dict]:
+    """The audit rows of the queued entries: row changes first, then the decisions about them."""
     rows, decisions = [], []
     for action, obj, before, after in pending:
-        if action == "record":  # a deferred decision (:func:`record`): its row, with the id now known
+        if action == "row":  # complete already (:func:`created`)
+            rows.append(before)
+        elif action == "record":  # a deferred decision (:func:`record`): its row, with the id now known
             before["entity_id"] = None if isinstance(obj, str) else str(_pk(obj))
             decisions.append(before)
-            continue
-        if action == "create":
-            after = _snapshot(obj)
-        rows.append(_row(action, type(obj).__tablename__, _pk(obj), before, after))
-    session.connection().execute(insert(AuditLog), rows + decisions)  # decisions after the changes they are about
+        else:
+            if action == "create":
+                after = _snapshot(obj)
+            rows.append(_row(action, type(obj).__tablename__, _pk(obj), before, after))
+    return rows + decisions
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    """Nothing queued is ever lost: what no flush or :func:`write_pending` wrote yet is written before the commit."""
+    if session.info.get("audit_pending"):
+        session.flush()
+        write_pending(session)
 
 
 @event.listens_for(Session, "after_rollback")

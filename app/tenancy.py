@@ -148,10 +148,25 @@ def _guard_writes(session: Session, flush_context, instances) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if obj in session.dirty and not session.is_modified(obj, include_collections=False):
             continue
-        if isinstance(obj, TenantScoped) and not isinstance(obj, ManufacturerOnly):
-            if any(getattr(obj, k) == tenant for k in _tenant_keys(obj)) and _tenant_unchanged(obj):
-                continue
-        raise TenantViolation(f"distributor {tenant} may not write {type(obj).__name__}")
+        if not (_owned(type(obj), tenant, lambda k, o=obj: getattr(o, k)) and _tenant_unchanged(obj)):
+            raise TenantViolation(f"distributor {tenant} may not write {type(obj).__name__}")
+
+
+def guard_insert(model: type, rows) -> None:
+    """The flush's rule for rows inserted without the unit of work (a bulk INSERT of mappings, :mod:`app.bulk`): an
+    acting distributor inserts only its own rows of tenant-scoped models. Raises TenantViolation."""
+    tenant = _actor.get().distributor_id
+    if tenant is None:
+        return
+    for row in rows:
+        if not _owned(model, tenant, row.get):
+            raise TenantViolation(f"distributor {tenant} may not write {model.__name__}")
+
+
+def _owned(cls: type, tenant: int, value) -> bool:
+    """Whether a row of ``cls`` whose column values ``value(key)`` gives is the ``tenant``'s own to write."""
+    return (issubclass(cls, TenantScoped) and not issubclass(cls, ManufacturerOnly)
+            and any(value(k) == tenant for k in _tenant_keys(cls)))
 
 
 def _tenant_keys(cls_or_obj) -> tuple[str, ...]:

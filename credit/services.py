@@ -20,7 +20,7 @@ from sqlalchemy import Date, Integer, String, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from app import audit, clock, tenancy
+from app import audit, bulk, clock, tenancy
 from app.extensions import db
 from app.models import Distributor, Notification
 from app.models.base import utcnow
@@ -382,7 +382,7 @@ def _hold_reasons(exp: Exposure, amount: Decimal) -> tuple[list[str], Decimal]:
 
 
 def check_and_reserve(distributor, order_ref: str, amount, on_date: date | None = None, *,
-                      flush: bool = True) -> CreditDecision:
+                      defer_audit: bool = False) -> CreditDecision:
     """Check an order of ``amount`` (its credit amount not yet invoiced) against the distributor's credit and record
     its reservation, as one atomic step per distributor: the credit account row is locked first (``SELECT … FOR
     UPDATE``), and only then are the figures read (one statement, whose snapshot is taken after the lock was granted,
@@ -391,9 +391,10 @@ def check_and_reserve(distributor, order_ref: str, amount, on_date: date | None 
     Approved (active reservation, counts in exposure) when there is no manual hold, no invoice overdue past the grace
     days and ``amount`` ≤ available; otherwise held (a held reservation that does not count, with the reasons).
     Calling it again for the same ``order_ref`` (an amendment) replaces that order's reservation: its old amount is
-    released first, then the new amount checked. ``flush=False`` leaves a new reservation pending in the session, for
-    a caller that flushes it with its own rows (the lock is held either way). Raises CreditError for a bad amount or
-    an order_ref of another distributor.
+    released first, then the new amount checked. A new reservation is inserted at once (one INSERT, no flush);
+    ``defer_audit=True`` queues its audit entry for a caller that writes its own rows next
+    (:func:`app.audit.write_pending`). The lock is held until the caller's transaction ends. Raises CreditError for a
+    bad amount or an order_ref of another distributor.
     """
     amount = _amount(amount)
     did = _did(distributor)
@@ -405,19 +406,17 @@ def check_and_reserve(distributor, order_ref: str, amount, on_date: date | None 
     exp = _exposure(account, figures, on)
     reasons, shortfall = _hold_reasons(exp, amount)
     approved = not reasons
+    values = {"requested": amount, "amount": amount, "reasons": reasons, "shortfall": shortfall,
+              "status": (ReservationStatus.ACTIVE if approved else ReservationStatus.HELD).value,
+              "decided_by_id": None, "decided_at": None, "decision_reason": None}
     if figures.reservation_id is None:
-        res = CreditReservation(order_ref=order_ref, distributor_id=did)
-        db.session.add(res)
+        (res,) = bulk.insert_rows(db.session, CreditReservation, [{"order_ref": order_ref, "distributor_id": did,
+                                                                   **values}], defer_audit=defer_audit)
     else:
         res = db.session.execute(select(CreditReservation).where(CreditReservation.id == figures.reservation_id)
                                  .with_for_update()).scalar_one()
-    res.requested = amount
-    res.amount = amount
-    res.status = (ReservationStatus.ACTIVE if approved else ReservationStatus.HELD).value
-    res.reasons = reasons
-    res.shortfall = shortfall
-    res.decided_by_id = res.decided_at = res.decision_reason = None
-    if flush or figures.reservation_id is not None:
+        for key, value in values.items():
+            setattr(res, key, value)
         db.session.flush()
     return CreditDecision(approved, reasons, shortfall, exp, res)
 

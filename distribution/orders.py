@@ -39,8 +39,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
-from app import audit, clock, tenancy
+from app import audit, bulk, clock, tenancy
 from app.extensions import db
 from app.models import Distributor, Product, StockLocation, utcnow
 from distribution import price_lists
@@ -254,17 +255,20 @@ def _price(distributor: Distributor, lines: list[price_lists.OrderLine], on_date
         raise OrderInvalid(exc.message, exc.errors) from exc
 
 
-def _fill_lines(order: Order, priced) -> None:
-    if order.id is not None:  # an amendment replaces the lines (a new order has none to load and delete)
-        order.lines.clear()
-        db.session.flush()
-    order.lines.extend(OrderLine(
-        distributor_id=order.distributor_id, line_no=n, product=pl.line.product,
-        entered_quantity=pl.line.quantity, entered_unit=pl.line.unit, quantity=pl.resolution.quantity,
-        unit_price=pl.resolution.unit_price, amount=pl.resolution.amount,
-        price_rule=pl.resolution.rule.value if pl.resolution.rule else None,
-        price_explanation=price_lists.explain(pl.resolution, pl.line.product), shipped_quantity=0)
-        for n, pl in enumerate(priced.lines, start=1))
+def _line_values(order_id: int | None, distributor_id: int, priced) -> list[dict]:
+    """The column values of the order's lines (numbered from 1) from the priced lines."""
+    return [{"order_id": order_id, "distributor_id": distributor_id, "line_no": n, "product_id": pl.line.product.id,
+             "entered_quantity": pl.line.quantity, "entered_unit": pl.line.unit, "quantity": pl.resolution.quantity,
+             "unit_price": pl.resolution.unit_price, "amount": pl.resolution.amount,
+             "price_rule": pl.resolution.rule.value if pl.resolution.rule else None,
+             "price_explanation": price_lists.explain(pl.resolution, pl.line.product), "shipped_quantity": 0}
+            for n, pl in enumerate(priced.lines, start=1)]
+
+
+def _replace_lines(order: Order, priced) -> None:
+    order.lines.clear()
+    db.session.flush()
+    order.lines.extend(OrderLine(**values) for values in _line_values(order.id, order.distributor_id, priced))
     order.total = priced.total
 
 
@@ -274,24 +278,34 @@ def _credit():
     return credit
 
 
-def _apply_decision(order: Order, decision) -> None:
-    order.status = OrderStatus.APPROVED.value if decision.approved else OrderStatus.CREDIT_HOLD.value
-    order.credit_reasons = [str(r) for r in (decision.reasons or [])]
+def _decision_values(decision) -> dict:
+    """The order's status and credit columns from credit's decision."""
     shortfall = getattr(decision, "shortfall", None)
     exposure = getattr(decision, "exposure", None)
     exposure = getattr(exposure, "total", exposure)  # credit's Exposure (before this order) or a plain amount
-    order.credit_shortfall = None if shortfall is None else Decimal(shortfall).quantize(CENT, ROUND_HALF_UP)
-    order.credit_exposure = None if exposure is None else Decimal(exposure).quantize(CENT, ROUND_HALF_UP)
+    return {"status": OrderStatus.APPROVED.value if decision.approved else OrderStatus.CREDIT_HOLD.value,
+            "credit_reasons": [str(r) for r in (decision.reasons or [])],
+            "credit_shortfall": None if shortfall is None else Decimal(shortfall).quantize(CENT, ROUND_HALF_UP),
+            "credit_exposure": None if exposure is None else Decimal(exposure).quantize(CENT, ROUND_HALF_UP)}
 
 
-def _check_credit(order: Order, on_date: date, *, flush: bool = True) -> None:
+def _apply_decision(order: Order, decision) -> None:
+    for key, value in _decision_values(decision).items():
+        setattr(order, key, value)
+
+
+def _reserve_credit(distributor: Distributor, number: str, total: Decimal, on_date: date, *,
+                    defer_audit: bool = False):
+    """Credit's check and reservation of the order (the distributor's credit account locked until commit)."""
     credit = _credit()
     try:
-        decision = credit.check_and_reserve(order.distributor, order.number, order.total, on_date=on_date,
-                                            flush=flush)
+        return credit.check_and_reserve(distributor, number, total, on_date=on_date, defer_audit=defer_audit)
     except credit.CreditError as exc:
         raise RuleViolation(getattr(exc, "message", None) or str(exc)) from exc
-    _apply_decision(order, decision)
+
+
+def _check_credit(order: Order, on_date: date) -> None:
+    _apply_decision(order, _reserve_credit(order.distributor, order.number, order.total, on_date))
 
 
 def _new_number(on_date: date) -> str:
@@ -311,16 +325,22 @@ def place_order(distributor: Distributor, lines: Sequence, user, on_date: date |
     on_date = on_date or clock.today()
     validated = _validate(distributor, lines, on_date)
     priced = _price(distributor, validated, on_date)
-    order = Order(number=_new_number(on_date), distributor=distributor, distributor_id=distributor.id,
-                  status=OrderStatus.DRAFT.value, on_date=on_date, placed_by_id=user.id, placed_at=utcnow(),
-                  credit_reasons=[], note=(note or "").strip() or None, shipments=[])
-    _fill_lines(order, priced)
-    # The credit check locks the distributor's credit account and leaves its reservation pending; the order, its
-    # lines, the reservation and their audit rows are then written by one flush (the lock is held until commit).
-    _check_credit(order, on_date, flush=False)
-    db.session.add(order)
+    number = _new_number(on_date)
+    # The credit check locks the distributor's credit account (until commit) and inserts the reservation; then the
+    # order and its lines are inserted (one INSERT each, no unit of work) and every audit entry by one more INSERT.
+    decision = _reserve_credit(distributor, number, priced.total, on_date, defer_audit=True)
+    (order,) = bulk.insert_rows(db.session, Order, [{
+        "number": number, "distributor_id": distributor.id, "on_date": on_date, "total": priced.total,
+        "placed_by_id": user.id, "placed_at": utcnow(), "note": (note or "").strip() or None,
+        **_decision_values(decision)}], defer_audit=True)
+    order_lines = bulk.insert_rows(db.session, OrderLine, _line_values(order.id, distributor.id, priced),
+                                   defer_audit=True)
+    for line, pl in zip(order_lines, priced.lines, strict=True):
+        set_committed_value(line, "product", pl.line.product)
+    set_committed_value(order, "lines", order_lines)
+    set_committed_value(order, "shipments", [])
     audit.record(db.session, "order_placed", order, note=f"{order.status} {order.total}", defer=True)
-    db.session.flush()
+    audit.write_pending(db.session)
     return order
 
 
@@ -351,7 +371,7 @@ def amend_order(order: Order, lines: Sequence, user, on_date: date | None = None
     validated = _validate(order.distributor, lines, on_date)
     priced = _price(order.distributor, validated, on_date)
     before = {"status": order.status, "total": str(order.total)}
-    _fill_lines(order, priced)
+    _replace_lines(order, priced)
     order.on_date, order.amended_at = on_date, utcnow()
     order.decided_by_id = order.decided_at = order.decision_reason = None
     db.session.flush()

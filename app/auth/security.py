@@ -11,7 +11,6 @@ from flask import Flask, abort, g, request
 from flask_login import current_user
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import csrf, db, login_manager
@@ -85,30 +84,34 @@ def user_for_token(secret: str) -> User | None:
     does not write a row on every call."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.execute(_token_statement(), {"token_hash": _hash_token(secret)}).scalar_one_or_none()
-    if token is None or token.revoked_at is not None:
+    row = db.session.execute(_token_statement(), {"token_hash": _hash_token(secret)}).one_or_none()
+    if row is None:
+        return None
+    user, token_id, revoked_at, expires_at, last_used_at = row
+    if revoked_at is not None:
         return None
     now = utcnow()
-    if token.expires_at is not None and _aware(token.expires_at) <= now:
+    if expires_at is not None and _aware(expires_at) <= now:
         return None
-    if not token.user.active:
+    if not user.active:
         return None
-    if token.last_used_at is None or now - _aware(token.last_used_at) >= LAST_USED_RESOLUTION:
+    if last_used_at is None or now - _aware(last_used_at) >= LAST_USED_RESOLUTION:
         # Written at once by id: the flush at the end of the request runs as the (distributor) user, who may not
         # write token rows.
         db.session.execute(
-            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
             .execution_options(skip_tenant_scope=True, synchronize_session=False)
         )
-        set_committed_value(token, "last_used_at", now)  # what the row now holds, without making it dirty
-    g.api_token_id = token.id
-    return token.user
+    g.api_token_id = token_id
+    return user
 
 
 @functools.cache
 def _token_statement():
-    return (select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"))
-            .options(joinedload(ApiToken.user).joinedload(User.distributor)))
+    """The user (with its distributor) and the few token columns the check needs: no token object is loaded."""
+    return (select(User, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at)
+            .join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_hash == bindparam("token_hash"))
+            .options(joinedload(User.distributor)))
 
 
 def _aware(dt: datetime) -> datetime:

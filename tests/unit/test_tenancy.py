@@ -129,3 +129,31 @@ def test_aliased_joins_are_scoped_too(db_session, make_distributor):
         assert db_session.execute(select(Distributor.code)).scalars().all() == ["AL-B"]
     with as_dist(a):
         assert db_session.execute(select(Distributor.code)).scalars().all() == ["AL-A"]
+
+
+def test_bulk_inserts_follow_the_flush_rules(db_session, two_distributors):
+    """app.bulk writes without the unit of work, under the same rules: own rows only, each audited as a create, and
+    the rows come back as persistent objects (no second INSERT on the next flush)."""
+    from app import audit, bulk
+    from app.models import AuditLog
+    from credit.models import CreditReservation
+
+    a, b = two_distributors
+    row = {"order_ref": "BULK-1", "requested": 5, "amount": 5, "status": "active"}
+    with as_dist(a):
+        with pytest.raises(TenantViolation):
+            bulk.insert_rows(db_session, CreditReservation, [{**row, "distributor_id": b.id}])
+        (res,) = bulk.insert_rows(db_session, CreditReservation, [{**row, "distributor_id": a.id}], defer_audit=True)
+        audit.record(db_session, "reserved", res, defer=True)  # queued behind the pending create
+        assert db_session.execute(select(func.count()).select_from(AuditLog)
+                                  .where(AuditLog.entity_type == "credit_reservation")).scalar_one() == 0
+        audit.write_pending(db_session)
+    assert res in db_session and res.id and res.reasons == [] and not db_session.dirty
+    db_session.flush()
+    entries = db_session.execute(select(AuditLog).where(AuditLog.entity_type == "credit_reservation")
+                                 .order_by(AuditLog.id)).scalars().all()
+    assert [(e.action, e.entity_id, e.actor) for e in entries] == [
+        ("create", str(res.id), "dist-user"), ("reserved", str(res.id), "dist-user")]
+    assert entries[0].after["order_ref"] == "BULK-1" and entries[0].after["amount"] == "5.00"
+    assert db_session.execute(select(func.count()).select_from(CreditReservation)
+                              .where(CreditReservation.order_ref == "BULK-1")).scalar_one() == 1
