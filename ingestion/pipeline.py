@@ -502,6 +502,9 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     if kind == DataKind.SELL_OUT.value:
         for i in accepted:
             load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
+    lap("prepare_rows")
+    loading.settle()  # the previous chunk's facts COPY, if the server is still at it: that wait is writing facts
+    lap("write_facts")
     raw_records = _records(raws, rejected + waiting) if (rejected or waiting) and pending_ids is None else None
     if rejected:
         detail = {i: _detail(reasons[i]) for i in rejected}
