@@ -408,50 +408,66 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     for i, d in enumerate(days):
         if isinstance(d, date) and d is not pd.NaT and not (load.period_start <= d <= load.period_end):
             reasons[i].append("date_outside_period")
-    # products
-    pkeys = list(zip(col["product_code"], col["product_name"], col["specification"], strict=True))
-    presolved = r.products_for(pkeys)
-    product_ids: list[int | None] = [None] * size
-    product_review: list[Resolution | None] = [None] * size
-    for i, key in enumerate(pkeys):
+    # products: each distinct (code, name, specification) once, then spread over the rows
+    pcodes, pkeys = _distinct(n, col, ("product_code", "product_name", "specification"))
+    presolved = r.products_for([k for k in pkeys if not (k[0] is None and k[1] is None)])
+    k_product: list[int | None] = [None] * len(pkeys)
+    k_review: list[Resolution | None] = [None] * len(pkeys)
+    k_unknown = np.zeros(len(pkeys), dtype=bool)
+    for j, key in enumerate(pkeys):
         if key[0] is None and key[1] is None:
             continue  # missing_product already
         res = presolved[key]
         if res.matched:
-            product_ids[i] = res.id
+            k_product[j] = res.id
         elif res.candidates:
-            product_review[i] = res
+            k_review[j] = res
         else:
-            reasons[i].append("unknown_product")
-    # units, lots, expiry
-    quantities = n["quantity"].tolist()
-    units, lot_nos, expiries = col["unit"], col["lot_no"], col["expires_on"]
-    lots = r.lots_of({p for p in product_ids if p})
-    base_qty: list[int | None] = [None] * size
-    lot_ids: list[int | None] = [None] * size
+            k_unknown[j] = True
+    product_ids: list[int | None] = _spread(k_product, pcodes)
+    product_review: list[Resolution | None] = _spread(k_review, pcodes)
+    for i in np.flatnonzero(k_unknown[pcodes]):
+        reasons[i].append("unknown_product")
+    # units, lots, expiry: each distinct (product, unit, lot, expiry) once
+    lots = r.lots_of({p for p in k_product if p})
+    ucodes, ukeys = _distinct(n, col, ("product_code", "product_name", "specification", "unit", "lot_no",
+                                       "expires_on"))
+    first_row = _first_rows(ucodes, len(ukeys))
+    k_factor = np.zeros(len(ukeys), dtype=np.int64)  # 0: unknown unit
+    k_lot: list[int | None] = [None] * len(ukeys)
+    k_problem: list[tuple[str, ...]] = [()] * len(ukeys)
     factors: dict[tuple, int | None] = {}
-    for i, pid in enumerate(product_ids):
-        qty = quantities[i]
-        if pid is None or qty is None or qty is pd.NA:
+    for j, (*_product, unit, lot_no, expires) in enumerate(ukeys):
+        pid = product_ids[first_row[j]]
+        if pid is None:
             continue
-        fkey = (pid, units[i])
-        if fkey not in factors:
-            factors[fkey] = r.base_quantity(pid, 1, units[i])
-        factor = factors[fkey]
-        if factor is None:
-            reasons[i].append("unknown_unit")
+        if (pid, unit) not in factors:
+            factors[pid, unit] = r.base_quantity(pid, 1, unit)
+        problems = []
+        if factors[pid, unit] is None:
+            problems.append("unknown_unit")
         else:
-            base_qty[i] = int(qty) * factor
-        lot_no = lot_nos[i]
+            k_factor[j] = factors[pid, unit]
         if lot_no:
             hit = lots[pid].get(lot_no)
             if hit is None:
-                reasons[i].append("lot_unknown")
+                problems.append("lot_unknown")
             else:
-                lot_ids[i] = hit[0]
-                exp = expiries[i]
-                if _expiry_differs(exp, hit[1]):
-                    reasons[i].append("expiry_mismatch")
+                k_lot[j] = hit[0]
+                if _expiry_differs(expires, hit[1]):
+                    problems.append("expiry_mismatch")
+        k_problem[j] = tuple(problems)
+    quantity = n["quantity"]
+    checked = (quantity.notna().to_numpy() & np.array([p is not None for p in product_ids], dtype=bool))
+    factor = k_factor[ucodes]
+    base = (quantity.fillna(0).astype("int64").to_numpy() * factor).tolist()
+    base_qty: list[int | None] = [b if ok else None for b, ok in zip(base, checked & (factor != 0), strict=True)]
+    lot_ids: list[int | None] = [lot if ok else None
+                                 for lot, ok in zip(_spread(k_lot, ucodes), checked, strict=True)]
+    k_has_problem = np.array([bool(p) for p in k_problem], dtype=bool)
+    for i in np.flatnonzero(checked & k_has_problem[ucodes]):
+        reasons[i].extend(k_problem[ucodes[i]])
+    lot_nos, expiries = col["lot_no"], col["expires_on"]
     lap("products_lots")
     # customers (sell-out) and suppliers (purchase)
     terminals: list[int | None] = [None] * size
@@ -460,20 +476,26 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     regions: list[int | None] = [None] * size
     customer_review: list[Resolution | None] = [None] * size
     if kind == DataKind.SELL_OUT.value:
-        ckeys = list(zip(col["customer_code"], col["customer_name"], col["customer_region"], strict=True))
+        ccodes, ckeys = _distinct(n, col, ("customer_code", "customer_name", "customer_region"))
         cresolved = r.customers_for([k for k in ckeys if k[0] or k[1]])
-        for i, key in enumerate(ckeys):
+        k_terminal: list[int | None] = [None] * len(ckeys)
+        k_dist: list[int | None] = [None] * len(ckeys)
+        k_region: list[int | None] = [None] * len(ckeys)
+        k_creview: list[Resolution | None] = [None] * len(ckeys)
+        for j, key in enumerate(ckeys):
             if not (key[0] or key[1]):
                 continue
             res = cresolved[key]
-            regions[i] = r.regions.parse(key[2])
+            k_region[j] = r.regions.parse(key[2])
             if res.target == "terminal":
-                terminals[i] = res.id
-                regions[i] = regions[i] or r.terminal_regions.get(res.id)
+                k_terminal[j] = res.id
+                k_region[j] = k_region[j] or r.terminal_regions.get(res.id)
             elif res.target == "distributor":
-                to_dists[i] = res.id
+                k_dist[j] = res.id
             else:
-                customer_review[i] = res
+                k_creview[j] = res
+        terminals, to_dists = _spread(k_terminal, ccodes), _spread(k_dist, ccodes)
+        regions, customer_review = _spread(k_region, ccodes), _spread(k_creview, ccodes)
     elif kind == DataKind.PURCHASE.value:
         for i, (code, name) in enumerate(zip(col["supplier_code"], col["supplier_name"], strict=True)):
             suppliers[i] = r.supplier_for(code, name)
@@ -545,6 +567,40 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     load.counts["rejected"] += len(rejected)
     load.counts["waiting"] += len(waiting)
     return {"accepted": accepted, "rejected": rejected, "waiting": waiting}
+
+
+def _distinct(n: pd.DataFrame, col: _Columns, fields: tuple[str, ...]) -> tuple[np.ndarray, list[tuple]]:
+    """Each row's distinct combination of ``fields``: (per row the index of its combination, the combinations as
+    tuples of the row values in ``col``), by hashing the columns (pandas' factorize), not by a loop over rows."""
+    combined = np.zeros(len(n), dtype=np.int64)
+    span = 1
+    for f in fields:
+        if f not in n.columns:
+            continue
+        codes, uniques = pd.factorize(n[f].astype(object), use_na_sentinel=True)
+        if span * (len(uniques) + 1) >= 1 << 62:  # keep the packed key inside int64
+            combined, packed = pd.factorize(combined)
+            span = len(packed)
+        combined = combined * (len(uniques) + 1) + (codes + 1)
+        span *= len(uniques) + 1
+    codes, uniques = pd.factorize(combined)
+    first = _first_rows(codes, len(uniques))
+    columns = [col[f] for f in fields]
+    return codes, [tuple(c[i] for c in columns) for i in first.tolist()]
+
+
+def _first_rows(codes: np.ndarray, count: int) -> np.ndarray:
+    first = np.full(count, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first
+
+
+def _spread(values: list, codes: np.ndarray) -> list:
+    """Per row, the value of its combination (``values`` indexed by ``codes``)."""
+    table = np.empty(len(values), dtype=object)
+    for j, v in enumerate(values):
+        table[j] = v
+    return table[codes].tolist()
 
 
 def _expiry_differs(reported, ours: date) -> bool:
