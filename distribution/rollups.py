@@ -482,8 +482,16 @@ def _rebuild_pg(presence_table: str, sales_table: str) -> tuple[int, int]:
         mi = (span + _EPOCH_MONTH)[day - low]
     else:
         mi = day
-    order, full = _group([dist, mi, prod, term])
-    d, m, p, t = dist[order], mi[order], prod[order], term[order]
+    keys = [dist, mi, prod, term]
+    packed = _pack(keys) if len(day) else None
+    if packed is not None:  # the sorted keys unpacked from the sorted packed values: no gathers
+        order = np.argsort(packed[0], kind="stable")
+        ordered = packed[0][order]
+        full = _starts(ordered)
+        d, m, p, t = _unpack(ordered, packed[1])
+    else:
+        order, full = _group(keys)
+        d, m, p, t = (k[order] for k in keys)
     q, c = qty[order], cents[order]
     # sales: (month, distributor, product) → terminal / transfer quantity and amount, lines
     n = len(order)
