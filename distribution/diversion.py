@@ -12,7 +12,9 @@ current, loaded submission with a positive quantity to a terminal:
 
 Flags are recomputed per submission when ingestion loads or supersedes one (:func:`refresh_flags`, called by
 :func:`distribution.rollups.refresh_rollups`) and all together by the rebuild (:func:`rebuild_flags`), which also
-picks up agreements and shipments that changed since. Plain SQL, set-based.
+picks up agreements and shipments that changed since. Plain SQL, set-based: what the agreements authorise and
+where each shipped lot may be sold are derived tables the planner joins on equality (hash anti joins on
+PostgreSQL), not lookups line by line.
 """
 
 from __future__ import annotations
@@ -47,10 +49,29 @@ def _authorises_product(a: str) -> str:
             f"WHERE al.agreement_id = {a}.id AND al.product_line_id = p.product_line_id))")
 
 
-def _territory_holds(a: str) -> str:
-    return (f"(EXISTS (SELECT 1 FROM agreement_terminal at WHERE at.agreement_id = {a}.id "
-            f"AND at.terminal_id = f.terminal_id) OR EXISTS (SELECT 1 FROM agreement_region ar "
-            f"WHERE ar.agreement_id = {a}.id AND ar.region_id IN (r.id, r.parent_id, r.province_id)))")
+# What an agreement authorises, as rows to join on equality: products (``item`` the product id) and product lines
+# (``item`` minus the line id), each with every region of its territory (``place`` the region id) or every named
+# terminal (``place`` the terminal id). A line is sold within an agreement when a row has its distributor, its
+# product or line, and its terminal or a region the terminal lies in (the region itself, its parent or province).
+_AGREEMENT = ("SELECT a.distributor_id, a.status, a.approved_at, a.start_date, a.end_date, a.terminated_on, "
+              "i.item, pl.place FROM agreement a "
+              "JOIN (SELECT agreement_id, product_id AS item FROM agreement_product UNION ALL "
+              "SELECT agreement_id, -product_line_id FROM agreement_product_line) i ON i.agreement_id = a.id "
+              "JOIN (SELECT agreement_id, {place} AS place FROM {table}) pl ON pl.agreement_id = a.id "
+              "WHERE a.approved_at IS NOT NULL AND a.status IN ('active', 'expired', 'terminated')")
+_PLACES = (("agreement_region", "region_id", "o.place IN (r.id, r.parent_id, r.province_id)"),
+           ("agreement_terminal", "terminal_id", "o.place = f.terminal_id"))
+
+
+def _not_sold_within_agreement() -> str:
+    """SQL true when no agreement in force authorises the line's product and covers its terminal: one NOT EXISTS per
+    product-or-line × region-or-terminal, each an anti join on equality the planner can hash (set-based: no lookup
+    of the agreements line by line)."""
+    checks = [f"NOT EXISTS (SELECT 1 FROM ({_AGREEMENT.format(table=table, place=place)}) o "
+              f"WHERE o.distributor_id = f.distributor_id AND o.item = {item} AND {where} "
+              f"AND {_in_force('o', 'f.business_date')})"
+              for item in ("f.product_id", "-p.product_line_id") for table, place, where in _PLACES]
+    return " AND ".join(checks)
 
 
 def _select(kind_expr: str, condition: str, where: str) -> str:
@@ -65,24 +86,22 @@ def _select(kind_expr: str, condition: str, where: str) -> str:
 def _territory_sql(where: str) -> str:
     product_ok = (f"EXISTS (SELECT 1 FROM agreement a WHERE a.distributor_id = f.distributor_id AND "
                   f"{_in_force('a', 'f.business_date')} AND {_authorises_product('a')})")
-    sold_ok = (f"EXISTS (SELECT 1 FROM agreement a WHERE a.distributor_id = f.distributor_id AND "
-               f"{_in_force('a', 'f.business_date')} AND {_authorises_product('a')} AND {_territory_holds('a')})")
     kind = (f"CASE WHEN {product_ok} THEN '{DiversionKind.OUTSIDE_TERRITORY.value}' "
             f"ELSE '{DiversionKind.UNAUTHORISED_PRODUCT.value}' END")
-    return _select(kind, f"NOT {sold_ok}", where)
+    return _select(kind, _not_sold_within_agreement(), where)
 
 
 def _lot_sql(where: str) -> str:
     shipped = "SELECT 1 FROM stock_movement sm WHERE sm.lot_id = f.lot_id AND sm.kind = 'shipment'"
-    to_province = ("SELECT 1 FROM stock_movement sm JOIN distributor sd ON sd.id = sm.to_distributor_id "
-                   "JOIN region sr ON sr.id = sd.region_id WHERE sm.lot_id = f.lot_id AND sm.kind = 'shipment' "
-                   "AND sr.province_id = r.province_id")
-    to_territory = ("SELECT 1 FROM stock_movement sm JOIN agreement a ON a.distributor_id = sm.to_distributor_id "
-                    "AND a.approved_at IS NOT NULL JOIN agreement_region ar ON ar.agreement_id = a.id "
-                    "JOIN region ter ON ter.id = ar.region_id WHERE sm.lot_id = f.lot_id AND sm.kind = 'shipment' "
-                    "AND ter.province_id = r.province_id")
-    condition = (f"f.lot_id IS NOT NULL AND EXISTS ({shipped}) AND NOT EXISTS ({to_province}) "
-                 f"AND NOT EXISTS ({to_territory})")
+    # the provinces each shipped lot may be sold in: those of the distributors we shipped it to and of their
+    # territories (one derived table the planner hashes, instead of two lookups per line)
+    provinces = ("SELECT sm.lot_id, sr.province_id FROM stock_movement sm JOIN distributor sd "
+                 "ON sd.id = sm.to_distributor_id JOIN region sr ON sr.id = sd.region_id WHERE sm.kind = 'shipment' "
+                 "UNION ALL SELECT sm.lot_id, ter.province_id FROM stock_movement sm JOIN agreement a "
+                 "ON a.distributor_id = sm.to_distributor_id AND a.approved_at IS NOT NULL JOIN agreement_region ar "
+                 "ON ar.agreement_id = a.id JOIN region ter ON ter.id = ar.region_id WHERE sm.kind = 'shipment'")
+    condition = (f"f.lot_id IS NOT NULL AND EXISTS ({shipped}) AND NOT EXISTS (SELECT 1 FROM ({provinces}) lp "
+                 f"WHERE lp.lot_id = f.lot_id AND lp.province_id = r.province_id)")
     return _select(f"'{DiversionKind.LOT_REGION.value}'", condition, where)
 
 

@@ -8,10 +8,11 @@
   writes a new random token into ``coverage_state``: readers (:mod:`distribution.cube`) cache by it.
 * :func:`rebuild_rollups` recomputes everything from the facts of current, loaded submissions
   (``flask drp rebuild-rollups``, the nightly job): one pass over the facts, then the coarser rows from the finer.
-  On PostgreSQL the pass is one binary ``COPY ... TO STDOUT`` of the facts into numpy, the grouping is numpy (sort
-  on packed integer keys, OR / sum per group) and the rows go back with ``COPY ... FROM STDIN``, all in the caller's
-  transaction: TRUNCATE holds its lock until the commit, so readers wait for the new numbers, never see half of
-  them.
+  On PostgreSQL the facts come out in a few chunks of binary values (``string_agg`` of ``int4send``, one bytea per
+  chunk) read by numpy, the grouping is numpy (one argsort of packed integer keys, then sums, and ORs of month bits
+  by plain sorts) and the rows go with ``COPY ... FROM STDIN`` into staging tables built without indexes; their
+  keys and indexes are built once the rows are in, and they replace the live tables (DROP, RENAME) at the end of
+  the rebuild: readers keep reading the old rollups meanwhile, and wait only from the swap to the caller's commit.
   ``set_based=True`` keeps the SQL path (bench/coverage.py --compare-sql times both in one run).
 
 The refresh runs as plain SQL (set-based; PostgreSQL and SQLite), and the SQLite rebuild too, outside tenant
@@ -108,28 +109,28 @@ def _product_rows(where: str) -> str:
 _COLS = "distributor_id, year, scope, scope_id, terminal_id, months"
 
 
-def _any_rows(where: str) -> list[str]:
+def _any_rows(where: str, table: str = "coverage_presence") -> list[str]:
     """"Any distributor" rows (distributor_id 0) of the three scopes: a product's is the OR of the distributors'
     product rows ``where`` picks; a line's and all products' are then the OR of those product rows (fewer rows to
-    read than every distributor's again)."""
+    read than every distributor's again). ``table``: the presence table read and written (the rebuild's own)."""
     having = f"HAVING {bit_or('cp.months')} <> 0"
     product = ProductScope.PRODUCT.value
     return [
-        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {product}, cp.scope_id, cp.terminal_id, "
-        f"{bit_or('cp.months')} FROM coverage_presence cp WHERE cp.distributor_id <> 0 AND cp.scope = {product} "
+        f"INSERT INTO {table} ({_COLS}) SELECT 0, cp.year, {product}, cp.scope_id, cp.terminal_id, "
+        f"{bit_or('cp.months')} FROM {table} cp WHERE cp.distributor_id <> 0 AND cp.scope = {product} "
         f"{where} GROUP BY cp.year, cp.scope_id, cp.terminal_id {having}",
-        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.LINE.value}, p.product_line_id, "
-        f"cp.terminal_id, {bit_or('cp.months')} FROM coverage_presence cp JOIN product p ON p.id = cp.scope_id "
+        f"INSERT INTO {table} ({_COLS}) SELECT 0, cp.year, {ProductScope.LINE.value}, p.product_line_id, "
+        f"cp.terminal_id, {bit_or('cp.months')} FROM {table} cp JOIN product p ON p.id = cp.scope_id "
         f"WHERE cp.distributor_id = 0 AND cp.scope = {product} {where} "
         f"GROUP BY cp.year, p.product_line_id, cp.terminal_id {having}",
-        f"INSERT INTO coverage_presence ({_COLS}) SELECT 0, cp.year, {ProductScope.ALL.value}, 0, cp.terminal_id, "
-        f"{bit_or('cp.months')} FROM coverage_presence cp WHERE cp.distributor_id = 0 AND cp.scope = {product} "
+        f"INSERT INTO {table} ({_COLS}) SELECT 0, cp.year, {ProductScope.ALL.value}, 0, cp.terminal_id, "
+        f"{bit_or('cp.months')} FROM {table} cp WHERE cp.distributor_id = 0 AND cp.scope = {product} "
         f"{where} GROUP BY cp.year, cp.terminal_id {having}",
     ]
 
 
-def _sales_rows(where: str) -> str:
-    return (f"INSERT INTO coverage_sales (month, distributor_id, product_id, terminal_quantity, terminal_amount, "
+def _sales_rows(where: str, table: str = "coverage_sales") -> str:
+    return (f"INSERT INTO {table} (month, distributor_id, product_id, terminal_quantity, terminal_amount, "
             f"transfer_quantity, transfer_amount, lines) "
             f"SELECT {_month_start('f.business_date')}, f.distributor_id, f.product_id, "
             f"SUM(CASE WHEN f.terminal_id IS NOT NULL THEN f.quantity ELSE 0 END), "
@@ -300,42 +301,56 @@ class RebuildResult:
 
 def rebuild_rollups(set_based: bool = False) -> RebuildResult:
     """Recompute every rollup from the facts of current, loaded sell-out submissions (and every diversion flag).
-    Adds and flushes like a service; the caller commits. Takes every year's lock: loads wait until it commits."""
+    Adds and flushes like a service; the caller commits. Takes every year's lock: loads wait until it commits.
+
+    On PostgreSQL the rollups are built into fresh staging tables without indexes (keys and indexes are built once
+    the rows are in, from the definitions of the tables they replace) and swapped in at the very end (DROP and
+    RENAME): until then readers go on reading the old rollups, unblocked; from the swap to the caller's commit,
+    moments later, they wait for the new ones."""
     started = time.perf_counter()
     _STAGES.clear()
     years = db.session.execute(text(
         f"SELECT DISTINCT {_month_index('s.period_start')} / 12 FROM submission s WHERE s.kind = 'sell_out'")
     ).scalars().all()
     lock_years(int(y) for y in years)
-    for table in ("coverage_presence", "coverage_sales"):
-        _run(f"TRUNCATE {table}" if _pg() else f"DELETE FROM {table}")
-    if _pg():  # building an index once is much cheaper than maintaining it row by row (TRUNCATE locked the table)
-        _run("ALTER TABLE coverage_presence DROP CONSTRAINT pk_coverage_presence")
-        _run("DROP INDEX ix_coverage_presence_terminal_year")
-    _stage("lock and truncate", started)
-    if _pg() and not set_based:
-        presence, sales = _rebuild_pg()
-    else:
-        sales = _run(_sales_rows(""))
-        presence = _run(f"INSERT INTO coverage_presence ({_COLS}) {_product_rows('')}")
-        for sql in _any_rows(""):
-            presence += _run(sql)
     if _pg():
-        _run("SET LOCAL maintenance_work_mem = '256MB'")
-        _run("ALTER TABLE coverage_presence ADD CONSTRAINT pk_coverage_presence "
-             "PRIMARY KEY (distributor_id, year, scope, scope_id, terminal_id)")
-        _run("CREATE INDEX ix_coverage_presence_terminal_year ON coverage_presence (terminal_id, year)")
-        _stage("primary key and index")
-        db.session.execute(text("ANALYZE coverage_presence"))
-        db.session.execute(text("ANALYZE coverage_sales"))
+        # JIT compiling these one-off scans costs more than it saves; the rollup keys sort in memory
+        _run("SET LOCAL jit = off")
+        _run("SET LOCAL maintenance_work_mem = '512MB'")
+        presence_table, sales_table = (_create_staging(t) for t in _ROLLUP_TABLES)
+    else:
+        presence_table, sales_table = _ROLLUP_TABLES
+        for table in _ROLLUP_TABLES:
+            _run(f"DELETE FROM {table}")
+    _stage("lock and stage", started)
+    if _pg() and not set_based:
+        presence, sales = _rebuild_pg(presence_table, sales_table)
+    else:
+        sales = _run(_sales_rows("", sales_table))
+        presence = _run(f"INSERT INTO {presence_table} ({_COLS}) {_product_rows('')}")
+        for sql in _any_rows("", presence_table):
+            presence += _run(sql)
+        _stage("set-based SQL")
+    if _pg():
+        for table in _ROLLUP_TABLES:
+            _index_staging(table)
+        _stage("primary keys and indexes")
+        for table in (presence_table, sales_table):
+            db.session.execute(text(f"ANALYZE {table}"))
         _stage("analyze")
     rolled = time.perf_counter()
     flags = diversion.rebuild_flags()
     touch_state(rebuilt=True)
+    flagged = time.perf_counter()
+    if _pg():
+        for table in _ROLLUP_TABLES:
+            _swap_in(table)
+        _stage("swap in", flagged)
     done = time.perf_counter()
     log.info("coverage rollups rebuilt: %s presence rows, %s sales rows, %s flags in %.1f s", presence, sales,
              flags, done - started)
-    return RebuildResult(presence, sales, flags, done - started, rolled - started, done - rolled, dict(_STAGES))
+    return RebuildResult(presence, sales, flags, done - started, rolled - started + done - flagged, flagged - rolled,
+                         dict(_STAGES))
 
 
 _STAGES: dict[str, float] = {}
@@ -349,29 +364,123 @@ def _stage(name: str, since: float | None = None) -> None:
     _last[0] = now
 
 
-# -- full rebuild on PostgreSQL: the facts out with one COPY, the rollups in numpy, back in with COPY ---------------
+# -- full rebuild on PostgreSQL: staging tables swapped in ---------------------------------------------------------
+_ROLLUP_TABLES = ("coverage_presence", "coverage_sales")
+_STAGING = "{}_rebuilt"
+
+
+def _create_staging(table: str) -> str:
+    """An empty copy of ``table`` (columns, defaults, checks; no keys or indexes yet), created in this transaction:
+    nobody else sees it until the commit, and COPY FREEZE may write it."""
+    staging = _STAGING.format(table)
+    _run(f"CREATE TABLE {staging} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    return staging
+
+
+def _keys_and_indexes(table: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(name, definition) of the primary key / unique constraints and of the other indexes of ``table``."""
+    keys = db.session.execute(text(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+        "AND contype IN ('p', 'u') ORDER BY conname"), {"t": table}).all()
+    indexes = db.session.execute(text(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = CAST(:t AS regclass) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+        "WHERE c.conindid = i.oid AND c.conrelid = x.indrelid) ORDER BY i.relname"), {"t": table}).all()
+    return [tuple(k) for k in keys], [tuple(i) for i in indexes]
+
+
+def _index_staging(table: str) -> None:
+    """Build on the staging table of ``table`` the keys and indexes ``table`` has (under provisional names)."""
+    staging = _STAGING.format(table)
+    keys, indexes = _keys_and_indexes(table)
+    for name, definition in keys:
+        _run(f"ALTER TABLE {staging} ADD CONSTRAINT {_STAGING.format(name)} {definition}")
+    for name, definition in indexes:  # CREATE [UNIQUE] INDEX name ON [schema.]table USING ...
+        head, on, tail = definition.partition(" ON ")
+        if not on or not head.endswith(f" INDEX {name}") or tail.split(" ", 1)[0].rsplit(".", 1)[-1] != table:
+            raise RuntimeError(f"unexpected definition of an index of {table}: {definition}")
+        _run(f"{head[:-len(name)]}{_STAGING.format(name)} ON {staging} {tail.split(' ', 1)[1]}")
+
+
+def _swap_in(table: str) -> None:
+    """Replace ``table`` by its staging table, keys and indexes renamed to the names they had (a short exclusive
+    lock on the old table, held to the commit)."""
+    staging = _STAGING.format(table)
+    keys, indexes = _keys_and_indexes(table)
+    _run(f"DROP TABLE {table}")
+    _run(f"ALTER TABLE {staging} RENAME TO {table}")
+    for name, _ in keys:
+        _run(f"ALTER TABLE {table} RENAME CONSTRAINT {_STAGING.format(name)} TO {name}")
+    for name, _ in indexes:
+        _run(f"ALTER INDEX {_STAGING.format(name)} RENAME TO {name}")
+
+
+# -- the facts out in binary chunks, the rollups in numpy, back in with COPY ----------------------------------------
 _EPOCH_MONTH = 1970 * 12  # numpy's datetime64[M] counts months from 1970-01
 
+# one sell-out line of a current submission: distributor, terminal (0: none), product, day (since 1970), quantity,
+# amount in cents (exact: the amounts have two places); each sent as its binary (big-endian) value
+_FACT_COLUMNS = [("distributor", ">i4", "distributor_id"), ("terminal", ">i4", "COALESCE(terminal_id, 0)"),
+                 ("product", ">i4", "product_id"), ("day", ">i4", "business_date - DATE '1970-01-01'"),
+                 ("quantity", ">i4", "quantity"), ("cents", ">i8", "COALESCE(CAST(amount * 100 AS BIGINT), 0)")]
+_CHUNK_BLOCKS = 20_000  # heap pages per chunk: at most 291 lines a page, so under 170 MB of bytes per chunk
 
-_FACT_COLUMNS = [("submission", ">i4"), ("distributor", ">i4"), ("terminal", ">i4"), ("product", ">i4"),
-                 ("day", ">i4"), ("quantity", ">i4"), ("cents", ">i8")]
-_BINARY_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
+
+def _read_facts() -> dict[str, np.ndarray]:
+    """The columns of ``_FACT_COLUMNS`` of every current sell-out line, as int64 arrays. Each chunk of the table
+    (a range of heap pages: a TID range scan) comes back as one bytea, the rows' binary values concatenated by
+    ``string_agg`` in the server — far cheaper on both sides than a row per COPY message; numpy reads it as one
+    structured array."""
+    send = " || ".join(f"{'int8send' if kind == '>i8' else 'int4send'}({sql})" for _, kind, sql in _FACT_COLUMNS)
+    dtype = np.dtype([(name, kind) for name, kind, _ in _FACT_COLUMNS])
+    sql = (f"SELECT string_agg({send}, ''::bytea) FROM sell_out_fact f WHERE f.submission_id IN (SELECT s.id "
+           f"FROM submission s WHERE s.is_current AND s.status = 'loaded' AND s.kind = 'sell_out')")
+    pages, version = db.session.execute(text(
+        "SELECT pg_relation_size('sell_out_fact') / current_setting('block_size')::int, "
+        "current_setting('server_version_num')::int")).one()
+    if version >= 140000 and pages > _CHUNK_BLOCKS:  # TID range scans: PostgreSQL 14
+        bounds = list(range(0, pages, _CHUNK_BLOCKS))
+        chunks = [f" AND f.ctid >= '({lo},0)'" + (f" AND f.ctid < '({bounds[i + 1]},0)'" if i + 1 < len(bounds)
+                                                  else "") for i, lo in enumerate(bounds)]
+    else:
+        chunks = [""]
+    parts = []
+    cur = db.session.connection().connection.driver_connection.cursor(binary=True)  # bytea as bytes, not hex
+    for chunk in chunks:
+        cur.execute(sql + chunk)
+        data = cur.fetchone()[0]
+        if data:
+            parts.append(np.frombuffer(data, dtype=dtype))
+    rows = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    return {name: rows[name].astype(np.int64) for name in dtype.names}
 
 
-def _copy_out_facts(cur, sql: str) -> dict[str, np.ndarray]:
-    """The columns of ``_FACT_COLUMNS`` that ``sql`` selects (none null), with one binary COPY: every row has the
-    same size, so numpy reads the whole stream as one structured array."""
-    buf = io.BytesIO()
-    with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)") as copy:
-        for chunk in copy:
-            buf.write(chunk)
-    fields = [("count", ">i2")]
-    for name, kind in _FACT_COLUMNS:
-        fields += [(f"{name}_len", ">i4"), (name, kind)]
-    dtype = np.dtype(fields)
-    body = buf.getbuffer()[_BINARY_HEADER:-2]  # the trailer is one int16 -1
-    rows = np.frombuffer(body, dtype=dtype, count=len(body) // dtype.itemsize)
-    return {name: rows[name].astype(np.int64) for name, _ in _FACT_COLUMNS}
+def _pack(keys: list[np.ndarray], low_bits: int = 0):
+    """``keys`` (most significant first) packed into one int64 above ``low_bits`` free bits, and what
+    :func:`_unpack` needs; None when their ranges do not fit."""
+    packed, shift, layout = np.zeros(len(keys[0]), dtype=np.int64), low_bits, []
+    for k in reversed(keys):
+        low = int(k.min()) if len(k) else 0
+        width = max(int(k.max()) - low, 0).bit_length() if len(k) else 0
+        if shift + width > 62:
+            return None
+        packed |= (k - low) << shift
+        layout.append((shift, (1 << width) - 1, low))
+        shift += width
+    return packed, layout[::-1]
+
+
+def _unpack(packed: np.ndarray, layout) -> list[np.ndarray]:
+    return [((packed >> shift) & mask) + low for shift, mask, low in layout]
+
+
+def _starts(sorted_keys: np.ndarray) -> np.ndarray:
+    if not len(sorted_keys):
+        return np.zeros(0, dtype=np.int64)
+    change = np.empty(len(sorted_keys), dtype=bool)
+    change[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=change[1:])
+    return np.flatnonzero(change)
 
 
 def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -379,22 +488,10 @@ def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     int64 when their ranges fit (one argsort instead of a lexsort over every key)."""
     if not len(keys[0]):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    packed, shift = np.zeros(len(keys[0]), dtype=np.int64), 0
-    for k in reversed(keys):
-        low = int(k.min())
-        width = max(int(k.max()) - low, 0).bit_length()
-        if shift + width > 62:
-            packed = None
-            break
-        packed |= (k - low) << shift
-        shift += width
+    packed = _pack(keys)
     if packed is not None:
-        order = np.argsort(packed, kind="stable")
-        s = packed[order]
-        change = np.empty(len(order), dtype=bool)
-        change[0] = True
-        np.not_equal(s[1:], s[:-1], out=change[1:])
-        return order, np.flatnonzero(change)
+        order = np.argsort(packed[0], kind="stable")
+        return order, _starts(packed[0][order])
     order = np.lexsort(keys[::-1])
     change = np.zeros(len(order), dtype=bool)
     change[0] = True
@@ -405,14 +502,23 @@ def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _or_by(keys: list[np.ndarray], months: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    order, starts = _group(keys)
-    if not len(order):
+    """The distinct ``keys`` (sorted) and the OR of the 12-bit ``months`` of each. When the keys pack into 51 bits
+    the months ride in the low 12 bits of the packed values: one plain sort of the values, no argsort and gathers."""
+    if not len(months):
         return [k[:0] for k in keys], months[:0]
+    packed = _pack(keys, BITS)
+    if packed is not None:
+        values = np.sort(packed[0] | months)
+        starts = _starts(values >> BITS)
+        return _unpack(values[starts], packed[1]), np.bitwise_or.reduceat(values & FULL_MASK, starts)
+    order, starts = _group(keys)
     return [k[order][starts] for k in keys], np.bitwise_or.reduceat(months[order], starts)
 
 
 def _copy_in(cur, table: str, columns: str, rows: list[np.ndarray]) -> int:
-    """COPY the columns ``rows`` (numpy or pyarrow arrays) into ``table`` (CSV written by pyarrow)."""
+    """COPY the columns ``rows`` (numpy or pyarrow arrays) into ``table``, a staging table created in this
+    transaction (CSV written by pyarrow; FREEZE: the rows are written frozen, readers never rewrite the pages to
+    set hint bits)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -423,58 +529,71 @@ def _copy_in(cur, table: str, columns: str, rows: list[np.ndarray]) -> int:
     arrays = [r if isinstance(r, pa.Array) else pa.array(r) for r in rows]
     pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(rows))]), buf,
                     write_options=pacsv.WriteOptions(include_header=False))
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, FREEZE)") as copy:
         copy.write(buf.getbuffer())
     return n
 
 
-def _rebuild_pg() -> tuple[int, int]:
-    """Presence and sales rollups from the current facts (see :func:`rebuild_rollups`)."""
+def _rebuild_pg(presence_table: str, sales_table: str) -> tuple[int, int]:
+    """Presence and sales rollups from the current facts into the staging tables (see :func:`rebuild_rollups`).
+
+    One argsort of the lines by (distributor, month, product, terminal) serves both rollups: the sales rows are its
+    (distributor, month, product) groups, the terminal-months with a positive net quantity its full groups. The
+    presence rows are then ORs of month bits over coarser keys (:func:`_or_by`)."""
     cur = db.session.connection().connection.driver_connection.cursor()
-    current = db.session.execute(text(
-        "SELECT id FROM submission WHERE is_current AND status = 'loaded' AND kind = 'sell_out'")).scalars().all()
     products = dict(db.session.execute(text("SELECT id, product_line_id FROM product")).all())
-    # one pass over the facts: submission, distributor, terminal (0: none), product, day (since 1970), quantity,
-    # amount in cents (exact: the amounts have two places)
-    f = _copy_out_facts(cur, "SELECT submission_id::int4, distributor_id::int4, COALESCE(terminal_id, 0)::int4, "
-                             "product_id::int4, (business_date - DATE '1970-01-01')::int4, quantity::int4, "
-                             "COALESCE((amount * 100)::int8, 0) FROM sell_out_fact")
+    f = _read_facts()
     _stage("copy out")
-    keep = np.isin(f["submission"], np.asarray(current, dtype=np.int64))
-    dist, term, prod, day, qty, cents = (f[k][keep] for k in ("distributor", "terminal", "product", "day",
-                                                              "quantity", "cents"))
-    month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)  # months since 1970-01
-    mi = month + _EPOCH_MONTH
+    dist, term, prod, day, qty, cents = (f[k] for k in ("distributor", "terminal", "product", "day", "quantity",
+                                                         "cents"))
+    if len(day):  # month index (year * 12 + month - 1) of each day, through a table of the days spanned
+        low = int(day.min())
+        span = np.arange(low, int(day.max()) + 1).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        mi = (span + _EPOCH_MONTH)[day - low]
+    else:
+        mi = day
+    keys = [dist, mi, prod, term]
+    packed = _pack(keys) if len(day) else None
+    if packed is not None:  # the sorted keys unpacked from the sorted packed values: no gathers
+        order = np.argsort(packed[0], kind="stable")
+        ordered = packed[0][order]
+        full = _starts(ordered)
+        d, m, p, t = _unpack(ordered, packed[1])
+    else:
+        order, full = _group(keys)
+        d, m, p, t = (k[order] for k in keys)
+    q, c = qty[order], cents[order]
     # sales: (month, distributor, product) → terminal / transfer quantity and amount, lines
-    order, starts = _group([month, dist, prod])
-    to_terminal = term != 0
-    sums = [np.add.reduceat(v[order], starts) if len(order) else v[:0]
-            for v in (qty * to_terminal, cents * to_terminal, qty * ~to_terminal, cents * ~to_terminal)]
-    lines = np.diff(np.append(starts, len(order)))
-    first = order[starts]
+    n = len(order)
+    change = np.ones(n, dtype=bool)
+    if n:
+        change[1:] = (d[1:] != d[:-1]) | (m[1:] != m[:-1]) | (p[1:] != p[:-1])
+    starts = np.flatnonzero(change)
+    to_terminal = t != 0
+    sums = [np.add.reduceat(v, starts) if n else v[:0]
+            for v in (q * to_terminal, c * to_terminal, q * ~to_terminal, c * ~to_terminal)]
+    lines = np.diff(np.append(starts, n))
     _stage("sales: group")
-    sales = _copy_sales(cur, month[first], dist[first], prod[first], sums, lines)
+    sales = _copy_sales(cur, sales_table, m[starts] - _EPOCH_MONTH, d[starts], p[starts], sums, lines)
     _stage("sales: copy in")
     # presence: (distributor, terminal, product, month) with a positive net quantity → the month's bit
-    t = to_terminal
-    order, starts = _group([dist[t], prod[t], term[t], mi[t]])
-    net = np.add.reduceat(qty[t][order], starts) if len(order) else qty[:0]
-    keep = order[starts][net > 0]
-    d, p, tm, m = dist[t][keep], prod[t][keep], term[t][keep], mi[t][keep]
-    year, bit = m // 12, np.left_shift(1, m % 12)
-    (d, year, p, tm), months = _or_by([d, year, p, tm], bit)
-    (ay, ap, at), am = _or_by([year, p, tm], months)
+    net = np.add.reduceat(q, full) if n else q[:0]
+    keep = full[(t[full] != 0) & (net > 0)]
+    d, p, t, m = d[keep], p[keep], t[keep], m[keep]
+    year = m // 12
+    (d, year, p, t), months = _or_by([d, year, p, t], np.left_shift(1, m % 12))
+    (ay, ap, at), am = _or_by([year, p, t], months)
     ids = np.unique(ap)
     line = np.array([products.get(int(x)) or 0 for x in ids], dtype=np.int64)
     (ly, ll, lt), lm = _or_by([ay, line[np.searchsorted(ids, ap)] if len(ap) else ap, at], am)
     (yy, yt), ym = _or_by([ay, at], am)
     _stage("presence: grouped")
-    # one COPY in primary-key order (the "any distributor" rows, 0, first): the key is built on sorted input
+    # one COPY, nearly in primary-key order (the "any distributor" rows, 0, first): the key builds on sorted input
     parts = [(0, ay, ProductScope.PRODUCT, ap, at, am), (0, ly, ProductScope.LINE, ll, lt, lm),
-             (0, yy, ProductScope.ALL, 0, yt, ym), (d, year, ProductScope.PRODUCT, p, tm, months)]
+             (0, yy, ProductScope.ALL, 0, yt, ym), (d, year, ProductScope.PRODUCT, p, t, months)]
     columns = [np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=np.int64), part[1].shape) for part in parts])
                for i in range(6)]
-    presence = _copy_in(cur, "coverage_presence", _COLS, columns)
+    presence = _copy_in(cur, presence_table, _COLS, columns)
     _stage("presence: copy in")
     return presence, sales
 
@@ -488,11 +607,11 @@ def _amounts(cents: np.ndarray):
     return pa.Array.from_buffers(pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(words.tobytes())])
 
 
-def _copy_sales(cur, month, dist, prod, sums, lines) -> int:
-    """COPY the sales rows straight into ``coverage_sales`` (months as dates, amounts as exact decimals)."""
+def _copy_sales(cur, table, month, dist, prod, sums, lines) -> int:
+    """COPY the sales rows into ``table`` (months as dates, amounts as exact decimals)."""
     tq, tc, xq, xc = sums
     days = month.astype("datetime64[M]").astype("datetime64[D]")
-    return _copy_in(cur, "coverage_sales", "month, distributor_id, product_id, terminal_quantity, terminal_amount, "
+    return _copy_in(cur, table, "month, distributor_id, product_id, terminal_quantity, terminal_amount, "
                     "transfer_quantity, transfer_amount, lines", [days, dist, prod, tq, _amounts(tc), xq, _amounts(xc),
                                                                  lines])
 

@@ -72,3 +72,58 @@ def test_concurrent_loads_of_two_distributors_leave_the_rollups_of_a_rebuild(tmp
             rebuild_rollups()
             assert _snapshot(db) == incremental
             db.session.rollback()
+
+
+def test_readers_keep_reading_the_old_rollups_during_a_rebuild(tmp_path, monkeypatch):
+    """The rebuild writes staging tables and swaps them in at its end: while it runs (here: held inside, at the
+    diversion flags), another session reads the rollups as they were, without waiting for a lock."""
+    import threading
+
+    with committed_app(f"drp_cov_read_{os.getpid()}", tmp_path, _seed) as app:
+        from app.extensions import db
+        from app.models import Distributor, Product, Terminal
+        from distribution import diversion
+        from distribution.rollups import rebuild_rollups
+
+        with app.app_context():
+            d = db.session.execute(select(Distributor).where(Distributor.code == "CC-DA")).scalar_one()
+            t = db.session.execute(select(Terminal).order_by(Terminal.code)).scalars().first()
+            p = db.session.execute(select(Product).order_by(Product.code)).scalars().first()
+            load_sell_out(db.session, d, date(2026, 5, 1), [fact(t, p, 5, date(2026, 5, 10))])
+            db.session.commit()
+            before = _snapshot(db)
+            db.session.remove()
+        inside, read = threading.Event(), threading.Event()
+        flags = diversion.rebuild_flags
+
+        def held_flags():
+            inside.set()
+            assert read.wait(30)
+            return flags()
+
+        monkeypatch.setattr(diversion, "rebuild_flags", held_flags)
+        seen, errors = [], []
+
+        def reader():
+            with app.app_context():
+                try:
+                    assert inside.wait(30)
+                    db.session.execute(text("SET LOCAL lock_timeout = '3s'"))
+                    seen.append(_snapshot(db))
+                    seen.append(db.session.execute(text("SELECT count(*) FROM coverage_sales")).scalar_one())
+                except Exception as exc:  # noqa: BLE001 - asserted below
+                    errors.append(exc)
+                finally:
+                    read.set()
+                    db.session.remove()
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        with app.app_context():
+            rebuild_rollups()
+            db.session.commit()
+            after = _snapshot(db)
+            db.session.remove()
+        thread.join(30)
+        assert errors == []
+        assert seen == [before, 1] and after == before
