@@ -151,13 +151,14 @@ def refresh_rollups(event) -> None:
     lock_years(years)
     d = int(event.distributor_id)
     started = time.perf_counter()
-    _refresh_sales(d, months)
-    sales = time.perf_counter()
-    with _hash_joins():
-        for year in years:
-            _refresh_presence(d, year, [m for m in months if m.year == year])
-    presence = time.perf_counter()
-    flags = diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
+    with _planner(jit="off"):
+        _refresh_sales(d, months)
+        sales = time.perf_counter()
+        with _planner(enable_nestloop="off"):
+            for year in years:
+                _refresh_presence(d, year, [m for m in months if m.year == year])
+        presence = time.perf_counter()
+        flags = diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
     touch_state()
     log.info("coverage refresh of distributor %s, %d months: sales %.2f s, presence %.2f s, %d diversion flags %.2f s",
              d, len(months), sales - started, presence - sales, flags, time.perf_counter() - presence)
@@ -205,18 +206,21 @@ def _scratch_tables() -> None:
 
 
 @contextmanager
-def _hash_joins():
-    """No nested-loop joins for the refresh's statements (PostgreSQL), then the setting as it was. They join the
-    scratch tables with rows written in this very transaction, whose statistics are stale: planned on them, a
-    nested loop expecting one row meets hundreds of thousands (minutes in bench/ingest.py); hash joins are right
-    for every size here."""
+def _planner(**settings: str):
+    """Planner settings for the block (PostgreSQL, local to the transaction), then as they were. The refresh
+    turns off JIT (compiling its big statements cost up to 0.8 s each) and, for the presence rows, nested-loop
+    joins: they join the scratch tables with rows written in this very transaction, whose statistics are stale,
+    and a nested loop planned on them (one row expected) met hundreds of thousands (minutes in bench/ingest.py);
+    hash joins are right for every size here."""
     if not _pg():
         yield
         return
-    before = db.session.execute(text("SELECT current_setting('enable_nestloop')")).scalar()
-    db.session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
-    yield  # an error aborts the transaction, and the local setting with it
-    db.session.execute(text("SELECT set_config('enable_nestloop', :v, true)"), {"v": before})
+    before = {k: db.session.execute(text("SELECT current_setting(:k)"), {"k": k}).scalar() for k in settings}
+    for k, v in settings.items():
+        db.session.execute(text("SELECT set_config(:k, :v, true)"), {"k": k, "v": v})
+    yield  # an error aborts the transaction, and the local settings with it
+    for k, v in before.items():
+        db.session.execute(text("SELECT set_config(:k, :v, true)"), {"k": k, "v": v})
 
 
 def _analyse(*tables: str) -> None:
