@@ -34,6 +34,19 @@ of a 25 s run on a quiet machine); it now has a national agreement for the produ
 and the 300,000-line ratio was 4.52 (30.2 s, floor 6.7 s, machine loaded by a test run: load 4.9) against 6.77-7.26
 on a quiet machine just before. 1,000,000 lines, quiet machine (load 1.0): 45.4 s end to end, floor 12.8 s, ratio
 3.56, peak RSS 700 MB, matching 1.6 s (precision 1.000, recall 0.935).
+
+2026-12-02, another machine of the same kind (slower: the same code took 101 s there), 1,000,000 lines with the
+default ``--small`` (the big run replaces the small one's version), the code before and after the day's work run
+back to back at load 0.5-1.2: before (ad49113) 101.3 s, floor 19.3 s, ratio 5.26, 698 MB; after 66.0 s, floor
+15.5 s, ratio 4.25, 719 MB (two more runs after, load 1-2: 68.5 s / 18.0 s = 3.81, 69.7 s / 17.7 s = 3.94; the
+floor itself varies by ±15 % from run to run). Phases of the after run (s): read 2.1, normalise 7.8, products and
+lots 1.5, customers 11.9 (index build and matching of 72,000 distinct name × region keys), preparing rows 1.3, facts
+7.7, rejected and waiting rows 7.8 (124,880 waiting), stock 2.5, listeners 20.3 (coverage presence 14.4 of which
+two inserts of 605,716 rollup rows take 3.4 s each, diversion flags 4.2). What was cut: the stock reversals of
+the replaced version (an index on stock_movement.reverses_id; 26 s before on a loaded machine), the rollup
+refresh rewriting every touched row twice, per-row JSON encoding, per-row Python loops of resolution, and the wait
+for each chunk's facts COPY (left open while the next chunk is read). ``BENCH_PROFILE=file`` writes a cProfile of
+the task; ``BENCH_TRACE=1`` prints each statement of the coverage refresh with its time.
 """
 
 from __future__ import annotations
@@ -274,6 +287,7 @@ def run_child(url: str, path: Path, store: Path, instance: Path) -> dict:
         raise SystemExit(f"child failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["refresh"] = " ".join(line for line in out.stderr.splitlines() if "coverage refresh" in line)
+    print("\n".join(line for line in out.stderr.splitlines() if line.startswith("TRACE")))
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     result["rss_grew"] = result["peak_rss_mb"] > before / 1024
     return result
@@ -287,6 +301,18 @@ def child(url: str, path: str, store: str, instance: str) -> None:
     rollups_log = logging.getLogger("distribution.rollups")  # its split of the refresh, for the parent to print
     rollups_log.setLevel(logging.INFO)
     rollups_log.addHandler(logging.StreamHandler(sys.stderr))
+    if os.environ.get("BENCH_TRACE"):  # each statement of the coverage refresh, timed (printed by the parent)
+        import distribution.rollups as rollups
+
+        run = rollups._run
+
+        def traced(sql, **params):
+            started = time.perf_counter()
+            count = run(sql, **params)
+            print(f"TRACE {time.perf_counter() - started:6.2f}s {count:>8} {sql[:120]}", file=sys.stderr)
+            return count
+
+        rollups._run = traced
     from app.extensions import db
     from app.models import Distributor
     from app.tenancy import Actor, acting_as

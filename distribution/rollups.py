@@ -230,18 +230,17 @@ def _analyse(*tables: str) -> None:
 
 
 def _merge(distributor: int, year: int, scope: int, values: str) -> None:
-    """Make the rows of (distributor, year, scope) for the keys in the temporary table ``values`` hold its months:
-    a row whose value is 0 is deleted, one that differs updated, a missing one inserted; the others are not
-    written at all (a resubmission of the same data writes nothing)."""
+    """Write the changes in the temporary table ``values`` to the rows of (distributor, year, scope): per key its
+    new ``months`` and the ``old`` value stored (0: no row; a row is never stored empty). Only changes are in it:
+    a new value of 0 deletes the row, a row that existed is updated, one that did not inserted (no lookups)."""
     target = f"distributor_id = {distributor} AND year = {year} AND scope = {scope}"
     key = "v.scope_id = coverage_presence.scope_id AND v.terminal_id = coverage_presence.terminal_id"
     _run(f"DELETE FROM coverage_presence WHERE {target} AND EXISTS (SELECT 1 FROM {values} v WHERE {key} "
          f"AND v.months = 0)")
     _run(f"UPDATE coverage_presence SET months = v.months FROM {values} v WHERE {target} AND {key} "
-         f"AND v.months <> 0 AND coverage_presence.months <> v.months")
+         f"AND v.months <> 0 AND v.old <> 0")
     _run(f"INSERT INTO coverage_presence ({_COLS}) SELECT {distributor}, {year}, {scope}, v.scope_id, v.terminal_id, "
-         f"v.months FROM {values} v WHERE v.months <> 0 AND NOT EXISTS (SELECT 1 FROM coverage_presence "
-         f"WHERE {target} AND {key})")
+         f"v.months FROM {values} v WHERE v.months <> 0 AND v.old = 0")
 
 
 def _refresh_presence(d: int, year: int, months: list[date]) -> None:
@@ -269,12 +268,13 @@ def _refresh_presence(d: int, year: int, months: list[date]) -> None:
     _analyse("cov_own")
     _merge(d, year, product, "cov_own")
     # "any distributor" product rows of the changed pairs: the OR of every distributor's rows (0: none left)
-    _run(f"INSERT INTO cov_any (scope_id, terminal_id, months) SELECT n.scope_id, n.terminal_id, "
-         f"{bit_or('cp.months')} FROM cov_own n JOIN coverage_presence cp ON {pair} AND cp.distributor_id <> 0 "
-         f"AND cp.year = {year} AND cp.scope = {product} GROUP BY n.scope_id, n.terminal_id")
-    _run("INSERT INTO cov_any (scope_id, terminal_id, months) SELECT n.scope_id, n.terminal_id, 0 FROM cov_own n "
-         "WHERE NOT EXISTS (SELECT 1 FROM cov_any cp WHERE cp.scope_id = n.scope_id "
-         "AND cp.terminal_id = n.terminal_id)")
+    # (with the value stored, in the same pass over the pair's rows)
+    _run(f"INSERT INTO cov_any SELECT n.scope_id, n.terminal_id, "
+         f"{bit_or('CASE WHEN cp.distributor_id <> 0 THEN cp.months ELSE 0 END')}, "
+         f"MAX(CASE WHEN cp.distributor_id = 0 THEN cp.months ELSE 0 END) FROM cov_own n "
+         f"JOIN coverage_presence cp ON {pair} AND cp.year = {year} AND cp.scope = {product} "
+         f"GROUP BY n.scope_id, n.terminal_id")
+    _run("DELETE FROM cov_any WHERE months = old")
     _analyse("cov_any")
     _merge(0, year, product, "cov_any")
     # the line and all-products rows of their terminals, again from the "any distributor" product rows
