@@ -643,7 +643,8 @@ class OverviewRow:
 
 
 def credit_overview(on_date: date | None = None) -> list[OverviewRow]:
-    """Every (visible) distributor's exposure and aging, by code: the finance dashboard. Set-based: a fixed number
+    """Every (visible) distributor's exposure and aging, by code: the finance dashboard (tier-1 distributors, and a
+    tier-2 only when it has a credit account or ledger entries with us). Set-based: a fixed number
     of statements (distributors, accounts, temporary increases, ledger sums, reservations, open items) however many
     distributors there are."""
     on = on_date or clock.today()
@@ -657,6 +658,8 @@ def credit_overview(on_date: date | None = None) -> list[OverviewRow]:
         items.setdefault(item.distributor_id, []).append(item)
     rows = []
     for d in distributors:
+        if d.tier != 1 and not any(d.id in known for known in (accounts, temporary, balances, reserved, items)):
+            continue  # a tier-2 buying from its tier-1 has no credit with us: no row of zeros on finance's page
         account = accounts.get(d.id) or _default_account(d.id)
         own = items.get(d.id, [])
         figures = _Figures(temporary.get(d.id, ZERO), balances.get(d.id, ZERO), reserved.get(d.id, ZERO),

@@ -309,3 +309,15 @@ def test_overview_is_set_based_and_agrees_with_each_exposure(db_session, dist, m
     assert len(busy) == 7 and all(r.exposure.temporary == D("250.00") for r in busy)
     assert {r.exposure.overdue_amount for r in busy} == {D("900.00") + i for i in range(5)}
     assert all(r.exposure.blocking_invoices for r in busy)  # 15 days overdue, grace 0..4 days
+
+
+def test_the_dashboard_lists_a_tier_2_only_when_it_has_credit_with_us(db_session, make_distributor):
+    """A tier-2 buys from its tier-1, not from us: a row of zeros for it on finance's page is noise. Once we invoice
+    it (a direct sale), it is listed like any account."""
+    t1 = make_distributor(tier=1)
+    quiet = make_distributor(tier=2, parent_code=t1.code)
+    direct = make_distributor(tier=2, parent_code=t1.code)
+    services.post_invoice(direct, None, D("120.00"), date(2026, 6, 1), date(2026, 7, 1), reference="T2-INV-1")
+    listed = {r.distributor.code: r for r in services.credit_overview(TODAY)}
+    assert t1.code in listed and quiet.code not in listed
+    assert listed[direct.code].exposure.open_receivables == D("120.00")
