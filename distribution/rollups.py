@@ -38,6 +38,7 @@ from sqlalchemy import Date, bindparam, text
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.timing import Laps
 from distribution import diversion
 from distribution.metrics import BITS, FULL_MASK, add_months, month_start, months_mask
 from distribution.models.coverage import ProductScope
@@ -312,7 +313,7 @@ def rebuild_rollups(set_based: bool = False) -> RebuildResult:
     RENAME): until then readers go on reading the old rollups, unblocked; from the swap to the caller's commit,
     moments later, they wait for the new ones."""
     started = time.perf_counter()
-    _STAGES.clear()
+    stage = Laps()
     years = db.session.execute(text(
         f"SELECT DISTINCT {_month_index('s.period_start')} / 12 FROM submission s WHERE s.kind = 'sell_out'")
     ).scalars().all()
@@ -326,46 +327,36 @@ def rebuild_rollups(set_based: bool = False) -> RebuildResult:
         presence_table, sales_table = _ROLLUP_TABLES
         for table in _ROLLUP_TABLES:
             _run(f"DELETE FROM {table}")
-    _stage("lock and stage", started)
+    stage("lock and stage")
     if _pg() and not set_based:
-        presence, sales = _rebuild_pg(presence_table, sales_table)
+        presence, sales = _rebuild_pg(presence_table, sales_table, stage)
     else:
         sales = _run(_sales_rows("", sales_table))
         presence = _run(f"INSERT INTO {presence_table} ({_COLS}) {_product_rows('')}")
         for sql in _any_rows("", presence_table):
             presence += _run(sql)
-        _stage("set-based SQL")
+        stage("set-based SQL")
     if _pg():
         for table in _ROLLUP_TABLES:
             _index_staging(table)
-        _stage("primary keys and indexes")
+        stage("primary keys and indexes")
         for table in (presence_table, sales_table):
             db.session.execute(text(f"ANALYZE {table}"))
-        _stage("analyze")
+        stage("analyze")
     rolled = time.perf_counter()
     flags = diversion.rebuild_flags()
     touch_state(rebuilt=True)
     flagged = time.perf_counter()
     if _pg():
+        stage.restart()  # the flags are timed on their own
         for table in _ROLLUP_TABLES:
             _swap_in(table)
-        _stage("swap in", flagged)
+        stage("swap in")
     done = time.perf_counter()
     log.info("coverage rollups rebuilt: %s presence rows, %s sales rows, %s flags in %.1f s", presence, sales,
              flags, done - started)
     return RebuildResult(presence, sales, flags, done - started, rolled - started + done - flagged, flagged - rolled,
-                         dict(_STAGES))
-
-
-_STAGES: dict[str, float] = {}
-_last = [0.0]
-
-
-def _stage(name: str, since: float | None = None) -> None:
-    """Record the seconds since the previous stage (or ``since``) under ``name``."""
-    now = time.perf_counter()
-    _STAGES[name] = round(now - (since if since is not None else _last[0]), 3)
-    _last[0] = now
+                         stage.rounded(3))
 
 
 # -- full rebuild on PostgreSQL: staging tables swapped in ---------------------------------------------------------
@@ -538,7 +529,7 @@ def _copy_in(cur, table: str, columns: str, rows: list[np.ndarray]) -> int:
     return n
 
 
-def _rebuild_pg(presence_table: str, sales_table: str) -> tuple[int, int]:
+def _rebuild_pg(presence_table: str, sales_table: str, stage: Laps) -> tuple[int, int]:
     """Presence and sales rollups from the current facts into the staging tables (see :func:`rebuild_rollups`).
 
     One argsort of the lines by (distributor, month, product, terminal) serves both rollups: the sales rows are its
@@ -547,7 +538,7 @@ def _rebuild_pg(presence_table: str, sales_table: str) -> tuple[int, int]:
     cur = db.session.connection().connection.driver_connection.cursor()
     products = dict(db.session.execute(text("SELECT id, product_line_id FROM product")).all())
     f = _read_facts()
-    _stage("copy out")
+    stage("copy out")
     dist, term, prod, day, qty, cents = (f[k] for k in ("distributor", "terminal", "product", "day", "quantity",
                                                          "cents"))
     if len(day):  # month index (year * 12 + month - 1) of each day, through a table of the days spanned
@@ -577,9 +568,9 @@ def _rebuild_pg(presence_table: str, sales_table: str) -> tuple[int, int]:
     sums = [np.add.reduceat(v, starts) if n else v[:0]
             for v in (q * to_terminal, c * to_terminal, q * ~to_terminal, c * ~to_terminal)]
     lines = np.diff(np.append(starts, n))
-    _stage("sales: group")
+    stage("sales: group")
     sales = _copy_sales(cur, sales_table, m[starts] - _EPOCH_MONTH, d[starts], p[starts], sums, lines)
-    _stage("sales: copy in")
+    stage("sales: copy in")
     # presence: (distributor, terminal, product, month) with a positive net quantity → the month's bit
     net = np.add.reduceat(q, full) if n else q[:0]
     keep = full[(t[full] != 0) & (net > 0)]
@@ -591,14 +582,14 @@ def _rebuild_pg(presence_table: str, sales_table: str) -> tuple[int, int]:
     line = np.array([products.get(int(x)) or 0 for x in ids], dtype=np.int64)
     (ly, ll, lt), lm = _or_by([ay, line[np.searchsorted(ids, ap)] if len(ap) else ap, at], am)
     (yy, yt), ym = _or_by([ay, at], am)
-    _stage("presence: grouped")
+    stage("presence: grouped")
     # one COPY, nearly in primary-key order (the "any distributor" rows, 0, first): the key builds on sorted input
     parts = [(0, ay, ProductScope.PRODUCT, ap, at, am), (0, ly, ProductScope.LINE, ll, lt, lm),
              (0, yy, ProductScope.ALL, 0, yt, ym), (d, year, ProductScope.PRODUCT, p, t, months)]
     columns = [np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=np.int64), part[1].shape) for part in parts])
                for i in range(6)]
     presence = _copy_in(cur, presence_table, _COLS, columns)
-    _stage("presence: copy in")
+    stage("presence: copy in")
     return presence, sales
 
 

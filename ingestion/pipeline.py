@@ -25,9 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -41,6 +39,7 @@ from sqlalchemy import delete, exists, func, select, update
 from app.extensions import db
 from app.models import Distributor, Notification, StockLocation, User
 from app.models.base import utcnow
+from app.timing import Laps
 from ingestion import cleaning, hooks, loading, mapping, progress, reading, store
 from ingestion.models import (
     DataKind,
@@ -137,31 +136,8 @@ class Load:
     flows: Counter = field(default_factory=Counter)  # (to_distributor | None, product, lot | None, day) → qty
     items: dict[tuple, int] = field(default_factory=dict)  # (subject, key kind, key) → open review item id
     total_rows: int | None = None
-    timings: Counter = field(default_factory=Counter)  # phase → seconds (kept in the submission's notes)
+    laps: Laps = field(default_factory=Laps)  # seconds per phase (kept in the submission's notes)
     defer_copy: bool = False  # leave each chunk's facts COPY open while the next chunk is read
-
-
-@contextmanager
-def timed(load: Load | None, phase: str):
-    """Add the block's wall time to ``load.timings[phase]`` (nothing when there is no load)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        if load is not None:
-            load.timings[phase] += time.perf_counter() - started
-
-
-class _Lap:
-    """Split a function's time into phases: ``lap("x")`` adds the time since the previous lap to ``x``."""
-
-    def __init__(self, load: Load):
-        self.load, self.last = load, time.perf_counter()
-
-    def __call__(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.load.timings[phase] += now - self.last
-        self.last = now
 
 
 def load_submission(submission_id: int) -> str:
@@ -198,8 +174,9 @@ def load_submission(submission_id: int) -> str:
     try:
         chunks = table.iter_chunks()
         while True:
-            with timed(load, "read"):
-                chunk = next(chunks, None)
+            load.laps.restart()
+            chunk = next(chunks, None)
+            load.laps("read")
             if chunk is None:
                 break
             _check_distributor_column(load, chunk)
@@ -207,8 +184,9 @@ def load_submission(submission_id: int) -> str:
             progress.report(sub.id, "loading", load.counts["read"], total_bytes=load.total_rows or 0,
                             done_bytes=load.counts["read"])
             _throttle()
-        with timed(load, "write_facts"):
-            loading.settle()
+        load.laps.restart()
+        loading.settle()
+        load.laps("write_facts")
     except reading.FileRejected as exc:
         loading.settle(abort=True)
         raise SubmissionRejected(exc.code, exc.message) from exc
@@ -360,11 +338,12 @@ def _check_closed(sub: Submission) -> None:
 
 # -- one chunk ----------------------------------------------------------------------------------------------------
 def _process_chunk(load: Load, chunk: pd.DataFrame) -> None:
-    with timed(load, "normalise"):
-        n = cleaning.normalise_chunk(chunk, load.columns, load.kind)
-        n = n.reset_index(drop=True)
-        chunk = chunk.reset_index(drop=True)
-        dup = _duplicates(load, chunk)
+    load.laps.restart()
+    n = cleaning.normalise_chunk(chunk, load.columns, load.kind)
+    n = n.reset_index(drop=True)
+    chunk = chunk.reset_index(drop=True)
+    dup = _duplicates(load, chunk)
+    load.laps("normalise")
     raws = chunk[load.headers]
     load.counts["read"] += len(n)
     process_rows(load, n, raws, dup)
@@ -392,7 +371,8 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     the facts, the others rejected or waiting. Also used for rows leaving the review queue (``pending_ids``: their
     PendingRow ids, which are then not written again). Returns the counts."""
     kind, r = load.kind, load.resolver
-    lap = _Lap(load)
+    lap = load.laps
+    lap.restart()
     size = len(n)
     col = _Columns(n)
     reasons: list[list[str]] = n[cleaning.PROBLEMS].tolist()  # one fresh list per row: extended in place
@@ -409,7 +389,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         if isinstance(d, date) and d is not pd.NaT and not (load.period_start <= d <= load.period_end):
             reasons[i].append("date_outside_period")
     # products: each distinct (code, name, specification) once, then spread over the rows
-    pcodes, pkeys = _distinct(n, col, ("product_code", "product_name", "specification"))
+    pcodes, pkeys, _first = _distinct(n, col, ("product_code", "product_name", "specification"))
     presolved = r.products_for([k for k in pkeys if not (k[0] is None and k[1] is None)])
     k_product: list[int | None] = [None] * len(pkeys)
     k_review: list[Resolution | None] = [None] * len(pkeys)
@@ -430,14 +410,12 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         reasons[i].append("unknown_product")
     # units, lots, expiry: each distinct (product, unit, lot, expiry) once
     lots = r.lots_of({p for p in k_product if p})
-    ucodes, ukeys = _distinct(n, col, ("product_code", "product_name", "specification", "unit", "lot_no",
-                                       "expires_on"))
-    first_row = _first_rows(ucodes, len(ukeys))
+    ucodes, ukeys, first_row = _distinct(n, col, ("unit", "lot_no", "expires_on"), within=pcodes)
     k_factor = np.zeros(len(ukeys), dtype=np.int64)  # 0: unknown unit
     k_lot: list[int | None] = [None] * len(ukeys)
     k_problem: list[tuple[str, ...]] = [()] * len(ukeys)
     factors: dict[tuple, int | None] = {}
-    for j, (*_product, unit, lot_no, expires) in enumerate(ukeys):
+    for j, (unit, lot_no, expires) in enumerate(ukeys):
         pid = product_ids[first_row[j]]
         if pid is None:
             continue
@@ -476,7 +454,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     regions: list[int | None] = [None] * size
     customer_review: list[Resolution | None] = [None] * size
     if kind == DataKind.SELL_OUT.value:
-        ccodes, ckeys = _distinct(n, col, ("customer_code", "customer_name", "customer_region"))
+        ccodes, ckeys, _first = _distinct(n, col, ("customer_code", "customer_name", "customer_region"))
         cresolved = r.customers_for([k for k in ckeys if k[0] or k[1]])
         k_terminal: list[int | None] = [None] * len(ckeys)
         k_dist: list[int | None] = [None] * len(ckeys)
@@ -569,11 +547,13 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     return {"accepted": accepted, "rejected": rejected, "waiting": waiting}
 
 
-def _distinct(n: pd.DataFrame, col: _Columns, fields: tuple[str, ...]) -> tuple[np.ndarray, list[tuple]]:
-    """Each row's distinct combination of ``fields``: (per row the index of its combination, the combinations as
-    tuples of the row values in ``col``), by hashing the columns (pandas' factorize), not by a loop over rows."""
-    combined = np.zeros(len(n), dtype=np.int64)
-    span = 1
+def _distinct(n: pd.DataFrame, col: _Columns, fields: tuple[str, ...], within: np.ndarray | None = None
+              ) -> tuple[np.ndarray, list[tuple], np.ndarray]:
+    """Each row's distinct combination of ``fields`` (and of its code in ``within``, an earlier such split): per
+    row the index of its combination, the combinations as tuples of the row values in ``col``, and the first row of
+    each. By hashing the columns (pandas' factorize), not by a loop over rows."""
+    combined = np.zeros(len(n), dtype=np.int64) if within is None else within.astype(np.int64)
+    span = 1 if within is None else int(within.max(initial=-1)) + 1
     for f in fields:
         if f not in n.columns:
             continue
@@ -584,15 +564,10 @@ def _distinct(n: pd.DataFrame, col: _Columns, fields: tuple[str, ...]) -> tuple[
         combined = combined * (len(uniques) + 1) + (codes + 1)
         span *= len(uniques) + 1
     codes, uniques = pd.factorize(combined)
-    first = _first_rows(codes, len(uniques))
-    columns = [col[f] for f in fields]
-    return codes, [tuple(c[i] for c in columns) for i in first.tolist()]
-
-
-def _first_rows(codes: np.ndarray, count: int) -> np.ndarray:
-    first = np.full(count, len(codes), dtype=np.int64)
+    first = np.full(len(uniques), len(codes), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
-    return first
+    columns = [col[f] for f in fields]
+    return codes, [tuple(c[i] for c in columns) for i in first.tolist()], first
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
@@ -768,7 +743,8 @@ def _finish(load: Load, table: reading.Table) -> str:
     sub.processed_at = utcnow()
     if counts["rejected"] > share * counts["read"]:
         return _refuse_mostly_rejected(load)
-    lap = _Lap(load)
+    lap = load.laps
+    lap.restart()
     previous = make_current(sub)
     if load.kind == DataKind.SELL_OUT.value:
         post_stock(load, previous)
@@ -779,8 +755,8 @@ def _finish(load: Load, table: reading.Table) -> str:
                                                                                          sub.period_end)),
         added_submission_id=sub.id, removed_submission_id=previous.id if previous else None))
     lap("listeners")  # the coverage rollups and diversion flags (distribution)
-    sub.notes = {**sub.notes, "timings": {k: round(v, 2) for k, v in load.timings.items()}}
-    log.info("submission %s loaded: %s", sub.id, ", ".join(f"{k} {v:.2f} s" for k, v in load.timings.items()))
+    sub.notes = {**sub.notes, "timings": load.laps.rounded()}
+    log.info("submission %s loaded: %s", sub.id, ", ".join(f"{k} {v:.2f} s" for k, v in load.laps.seconds.items()))
     db.session.flush()
     notify_submitter(sub)
     progress.report(sub.id, "loaded", counts["read"], counts["read"], counts["read"])
