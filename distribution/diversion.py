@@ -59,7 +59,7 @@ _AGREEMENT = ("SELECT a.distributor_id, a.status, a.approved_at, a.start_date, a
               "SELECT agreement_id, -product_line_id FROM agreement_product_line) i ON i.agreement_id = a.id "
               "JOIN (SELECT agreement_id, {place} AS place FROM {table}) pl ON pl.agreement_id = a.id "
               "WHERE a.approved_at IS NOT NULL AND a.status IN ('active', 'expired', 'terminated')")
-_PLACES = (("agreement_region", "region_id", "o.place IN (r.id, r.parent_id, r.province_id)"),
+_PLACES = (*(("agreement_region", "region_id", f"o.place = r.{col}") for col in ("id", "parent_id", "province_id")),
            ("agreement_terminal", "terminal_id", "o.place = f.terminal_id"))
 
 

@@ -159,7 +159,8 @@ def refresh_rollups(event) -> None:
             for year in years:
                 _refresh_presence(d, year, [m for m in months if m.year == year])
         presence = time.perf_counter()
-        flags = diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
+        with _planner(enable_nestloop="off", enable_mergejoin="off"):
+            flags = diversion.refresh_flags(event.added_submission_id, event.removed_submission_id)
     touch_state()
     log.info("coverage refresh of distributor %s, %d months: sales %.2f s, presence %.2f s, %d diversion flags %.2f s",
              d, len(months), sales - started, presence - sales, flags, time.perf_counter() - presence)

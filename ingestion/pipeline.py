@@ -36,6 +36,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, exists, func, select, update
 
+from app import gc_pause
 from app.extensions import db
 from app.models import Distributor, Notification, StockLocation, User
 from app.models.base import utcnow
@@ -143,6 +144,11 @@ class Load:
 def load_submission(submission_id: int) -> str:
     """Load a claimed submission (see the module docstring) and return its new status. Raises SubmissionRejected
     when the file is refused as a whole (the caller rolls back and calls :func:`fail_submission`)."""
+    with gc_pause.fewer_collections():
+        return _load_submission(submission_id)
+
+
+def _load_submission(submission_id: int) -> str:
     sub = db.session.execute(select(Submission).where(Submission.id == submission_id).with_for_update()
                              ).scalar_one_or_none()
     if sub is None or sub.status != S.PROCESSING.value:
