@@ -45,6 +45,7 @@ class Section:
     load: Callable[[Context], dict]
     roles: tuple[str, ...] = ALL
     sheet: Callable[[dict], tuple[list[str], list[list]]] | None = None  # (headers, rows) for the Excel export
+    wide: bool = False  # a table too wide for half the page: the section takes the whole row
 
 
 SECTIONS: list[Section] = []
@@ -170,12 +171,13 @@ def _stock_sheet(data: dict):
 
 
 def _submissions(ctx: Context) -> dict:
+    from ingestion import pipeline
     from ingestion.models import Submission
 
     items = db.session.execute(select(Submission).where(Submission.distributor_id == ctx.distributor.id)
                                .order_by(Submission.period_start.desc(), Submission.id.desc()).limit(24)
                                ).scalars().all()
-    return {"items": items}
+    return {"items": items, "kind_label": pipeline.kind_label, "status_label": pipeline.status_label}
 
 
 def rejected_pct(s) -> str:
@@ -185,8 +187,8 @@ def rejected_pct(s) -> str:
 def _submissions_sheet(data: dict):
     return [_("Kind"), _("Period"), _("Version"), _("Status"), _("File"), _("Rows read"), _("Accepted"),
             _("Rejected"), _("For review")], [
-        [s.kind, f"{s.period_start}…{s.period_end}", s.version, s.status, s.filename, s.rows_read,
-         s.rows_accepted, s.rows_rejected, s.rows_review] for s in data["items"]]
+        [data["kind_label"](s.kind), f"{s.period_start}…{s.period_end}", s.version, data["status_label"](s.status),
+         s.filename, s.rows_read, s.rows_accepted, s.rows_rejected, s.rows_review] for s in data["items"]]
 
 
 def _coverage(ctx: Context) -> dict:
@@ -239,9 +241,9 @@ for _section in (
     Section("receivables", _l("Receivables"), "distribution/c360/receivables.html", _receivables,
             sheet=_receivables_sheet),
     Section("stock", _l("Stock and days of inventory by lot"), "distribution/c360/stock.html", _stock,
-            sheet=_stock_sheet),
+            sheet=_stock_sheet, wide=True),
     Section("submissions", _l("Channel data submissions and their quality"), "distribution/c360/submissions.html",
-            _submissions, sheet=_submissions_sheet),
+            _submissions, sheet=_submissions_sheet, wide=True),
     Section("coverage", _l("Coverage of its territory"), "distribution/c360/coverage.html", _coverage,
             sheet=_coverage_sheet),
     Section("diversion", _l("Diversion flags"), "distribution/c360/diversion.html", _diversion, roles=STAFF,

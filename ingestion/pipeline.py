@@ -229,6 +229,12 @@ def kind_label(kind: str) -> str:
     return {"sell_out": _("sell-out"), "purchase": _("purchase"), "inventory": _("inventory")}.get(kind, kind)
 
 
+def status_label(status: str) -> str:
+    return {"received": _("received"), "needs_mapping": _("needs mapping"), "processing": _("processing"),
+            "loaded": _("loaded"), "failed": _("failed"), "duplicate": _("duplicate"),
+            "superseded": _("superseded")}.get(status, status)
+
+
 def _other_distributors(sub: Submission) -> list[tuple[str, str]]:
     return list(db.session.execute(select(Distributor.code, Distributor.name)
                                    .where(Distributor.id != sub.distributor_id)).all())

@@ -40,16 +40,11 @@ PER_PAGE = 50
 
 @bp.context_processor
 def _helpers():
-    return {"kind_label": pipeline.kind_label, "status_label": status_label, "kinds": [k.value for k in DataKind],
-            "period_kinds": [k.value for k in PeriodKind], "statuses": [s.value for s in SubmissionStatus],
+    return {"kind_label": pipeline.kind_label, "status_label": pipeline.status_label,
+            "kinds": [k.value for k in DataKind], "period_kinds": [k.value for k in PeriodKind],
+            "statuses": [s.value for s in SubmissionStatus],
             "field_labels": layouts.field_labels(), "reason_text": reports.reason_text,
             "is_staff": current_user.is_authenticated and current_user.role in STAFF}
-
-
-def status_label(status: str) -> str:
-    return {"received": _("received"), "needs_mapping": _("needs mapping"), "processing": _("processing"),
-            "loaded": _("loaded"), "failed": _("failed"), "duplicate": _("duplicate"),
-            "superseded": _("superseded")}.get(status, status)
 
 
 def _submission(submission_id: int):

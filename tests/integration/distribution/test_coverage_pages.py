@@ -96,6 +96,9 @@ def test_360_page_staff_and_distributor(hw, login, make_user):
                 "diversion"):
         assert f'id="section-{key}"' in html
     assert hw.da_may_v2.filename in html  # the current May version is listed among the submissions
+    subs = html.split('id="section-submissions"', 1)[1].split("</section>", 1)[0]
+    assert "纯销" in subs and "已加载" in subs  # kind and status in the user's language, not their codes
+    assert "sell_out" not in subs and ">loaded" not in subs
     sheets = _cells(c.get(f"/distribution/distributors/{hw.da.id}/360.xlsx"))
     assert any(r and r[0] == "HW-CV" + " " + hw.cv.name for r in sheets)
     assert any(r and r[0] == "退货申请" for r in sheets)  # the returns section's sheet, with zero counts here
