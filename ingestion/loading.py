@@ -13,6 +13,7 @@ import json
 import sys
 import threading
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -123,6 +124,53 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
         db.session.execute(table.insert(), batch)
         count += len(batch)
     return count
+
+
+def copy_columns(table, columns: Sequence[str], values: Sequence[Sequence], defer: bool = False) -> int:
+    """Like :func:`copy_rows`, for rows given column by column (``values[i]`` the list of column ``columns[i]``:
+    ints, text, dates, Decimals or None). On PostgreSQL the columns become Arrow arrays and one CSV text written
+    by pyarrow's C writer (NULL unquoted and empty, text quoted): about a tenth of the client time of formatting
+    row by row. A column Arrow cannot type goes row by row instead."""
+    n = len(values[0]) if values else 0
+    if not n or not _is_postgresql():
+        return copy_rows(table, columns, zip(*values, strict=True), defer=defer)
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        arrays = [pa.array(_decimal_text(v), from_pandas=True) for v in values]
+    except (pa.ArrowException, TypeError, ValueError):
+        return copy_rows(table, columns, zip(*values, strict=True), defer=defer)
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))]), buf,
+                    write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    db.session.flush()
+    raw = db.session.connection().connection.driver_connection
+    _end(id(raw))
+    cols = ", ".join(f'"{c}"' for c in columns)
+    cursor = raw.cursor()
+    context = cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)')
+    copy = context.__enter__()
+    _OPEN[id(raw)] = (context, cursor, threading.get_ident())
+    try:
+        copy.write(buf.getbuffer())
+    except BaseException:
+        _end(id(raw), sys.exc_info())
+        raise
+    if not defer:
+        _end(id(raw))
+    return n
+
+
+def _decimal_text(values: Sequence) -> Sequence:
+    """A column of Decimals as their text (PostgreSQL reads numeric from it exactly): Arrow's conversion of Python
+    Decimals costs ten times str()."""
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, Decimal):
+        return [None if v is None else str(v) for v in values]
+    return values
 
 
 def among(column, values):

@@ -551,7 +551,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
                           rows, json_text=("values", "raw"))
     lap("write_rejected_waiting")
     # the facts last: their COPY may stay open while the next chunk is read (the server indexes them meanwhile)
-    loading.copy_rows(model.__table__, cols, zip(*columns, strict=True), defer=load.defer_copy)
+    loading.copy_columns(model.__table__, cols, columns, defer=load.defer_copy)
     lap("write_facts")
     load.counts["accepted"] += len(accepted)
     load.counts["rejected"] += len(rejected)

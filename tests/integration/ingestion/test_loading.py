@@ -91,3 +91,38 @@ def test_a_load_failing_in_a_later_chunk_leaves_nothing(db_session, world, inges
 
     assert process(sub.id) == "loaded"  # the retry loads it whole
     assert _facts(db_session, sub.id) == 10
+
+
+def test_copy_columns_writes_what_copy_rows_writes(db_session, world, monkeypatch):
+    """The column-wise COPY (CSV by pyarrow) keeps every value as the row-wise one does: NULL against empty text,
+    delimiters, quotes and line breaks in text, Decimals to their last place, dates, missing ids."""
+    from decimal import Decimal
+
+    cols = ("submission_id", "distributor_id", "source_row", "business_date", "terminal_id", "to_distributor_id",
+            "product_id", "lot_no", "expires_on", "quantity", "unit_price", "amount")
+    first, second = _submission(db_session, world), _submission(db_session, world)
+    d, t, p = world["d1"].id, world["t1"].id, world["p1"].id
+    cells = [(2, date(2026, 5, 1), t, None, p, 'L,1 "a"\nb', date(2028, 1, 31), 5, Decimal("12.3456"),
+              Decimal("61.73")),
+             (3, date(2026, 5, 2), t, None, p, "", None, 1, None, None),
+             (4, date(2026, 5, 3), t, None, p, None, date(2027, 12, 1), -2, Decimal("0E-4"), Decimal("-0.00")),
+             (5, date(2026, 5, 31), t, None, p, "批号Ｘ", None, 999999, Decimal("9999999.9999"),
+              Decimal("9999999999.99"))]
+    loading.copy_rows(SellOutFact.__table__, cols, [(first.id, d, *c) for c in cells])
+
+    def row_by_row(*args, **kwargs):
+        raise AssertionError("copy_columns fell back to row by row")
+
+    monkeypatch.setattr(loading, "copy_rows", row_by_row)  # the CSV path itself is what is tested
+    n = loading.copy_columns(SellOutFact.__table__, cols,
+                             [list(col) for col in zip(*[(second.id, d, *c) for c in cells], strict=True)])
+    assert n == len(cells)
+
+    def stored(sub_id):
+        return db_session.execute(select(*(getattr(SellOutFact, c) for c in cols[1:]))
+                                  .where(SellOutFact.submission_id == sub_id)
+                                  .order_by(SellOutFact.source_row)).all()
+
+    assert stored(second.id) == stored(first.id)
+    assert [r.lot_no for r in stored(second.id)] == ['L,1 "a"\nb', "", None, "批号Ｘ"]
+    assert stored(second.id)[0].unit_price == Decimal("12.3456")
