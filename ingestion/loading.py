@@ -87,14 +87,9 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
     count = 0
     if _is_postgresql():
         json_idx = [columns.index(c) for c in json_columns]
-        raw = db.session.connection().connection.driver_connection
-        _end(id(raw))
-        cols = ", ".join(f'"{c}"' for c in columns)
-        cursor = raw.cursor()
-        context = cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN')
-        copy = context.__enter__()
-        _OPEN[id(raw)] = (context, cursor, threading.get_ident())
-        try:
+
+        def send(copy) -> None:
+            nonlocal count
             for row in rows:
                 if json_idx:
                     row = list(row)
@@ -102,11 +97,8 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
                         row[i] = json.dumps(row[i], ensure_ascii=False, default=str)
                 copy.write_row(row)
                 count += 1
-        except BaseException:
-            _end(id(raw), sys.exc_info())
-            raise
-        if not defer:
-            _end(id(raw))
+
+        _copy(table, columns, "", send, defer)
         return count
     text_idx = [columns.index(c) for c in json_text]  # SQLAlchemy's JSON type encodes: decode the text first
     batch: list[dict] = []
@@ -147,21 +139,27 @@ def copy_columns(table, columns: Sequence[str], values: Sequence[Sequence], defe
     pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))]), buf,
                     write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     db.session.flush()
+    _copy(table, columns, " WITH (FORMAT csv)", lambda copy: copy.write(buf.getbuffer()), defer)
+    return n
+
+
+def _copy(table, columns: Sequence[str], options: str, send, defer: bool) -> None:
+    """``COPY table (columns) FROM STDIN{options}`` on the session's connection (ending any COPY left open on it
+    first), the data written by ``send(copy)``; left open when ``defer``, aborted on any error."""
     raw = db.session.connection().connection.driver_connection
     _end(id(raw))
     cols = ", ".join(f'"{c}"' for c in columns)
     cursor = raw.cursor()
-    context = cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)')
+    context = cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN{options}')
     copy = context.__enter__()
     _OPEN[id(raw)] = (context, cursor, threading.get_ident())
     try:
-        copy.write(buf.getbuffer())
+        send(copy)
     except BaseException:
         _end(id(raw), sys.exc_info())
         raise
     if not defer:
         _end(id(raw))
-    return n
 
 
 def _decimal_text(values: Sequence) -> Sequence:
