@@ -112,8 +112,9 @@ _COLS = "distributor_id, year, scope, scope_id, terminal_id, months"
 
 def _any_rows(where: str, table: str = "coverage_presence") -> list[str]:
     """"Any distributor" rows (distributor_id 0) of the three scopes: a product's is the OR of the distributors'
-    product rows ``where`` picks; a line's and all products' are then the OR of those product rows (fewer rows to
-    read than every distributor's again). ``table``: the presence table read and written (the rebuild's own)."""
+    product rows ``where`` picks; a line's is then the OR of those product rows (fewer rows to read than every
+    distributor's again), and all products' the OR of the line rows (every product has a line: fewer still).
+    ``table``: the presence table read and written (the rebuild's own)."""
     having = f"HAVING {bit_or('cp.months')} <> 0"
     product = ProductScope.PRODUCT.value
     return [
@@ -125,7 +126,7 @@ def _any_rows(where: str, table: str = "coverage_presence") -> list[str]:
         f"WHERE cp.distributor_id = 0 AND cp.scope = {product} {where} "
         f"GROUP BY cp.year, p.product_line_id, cp.terminal_id {having}",
         f"INSERT INTO {table} ({_COLS}) SELECT 0, cp.year, {ProductScope.ALL.value}, 0, cp.terminal_id, "
-        f"{bit_or('cp.months')} FROM {table} cp WHERE cp.distributor_id = 0 AND cp.scope = {product} "
+        f"{bit_or('cp.months')} FROM {table} cp WHERE cp.distributor_id = 0 AND cp.scope = {ProductScope.LINE.value} "
         f"{where} GROUP BY cp.year, cp.terminal_id {having}",
     ]
 
