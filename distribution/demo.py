@@ -26,7 +26,7 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
@@ -366,6 +366,7 @@ def seed_coverage_demo(seed: int, today: date) -> str:
     from distribution.metrics import add_months
     from distribution.rollups import rebuild_rollups
     from ingestion import store
+    from ingestion.demo import sent_at
     from ingestion.models import RawFile, SellOutFact, Submission
 
     started = time.perf_counter()
@@ -398,7 +399,10 @@ def seed_coverage_demo(seed: int, today: date) -> str:
         files.append((Submission(distributor_id=d_id, kind="sell_out", period_kind="month", period_start=start,
                                  period_end=end, version=1, is_current=True, status="loaded", raw_file=raw,
                                  filename=f"流向-{start:%Y%m}-{d_id}.csv", source="upload", rows_read=len(rows),
-                                 rows_accepted=len(rows)), rows))
+                                 rows_accepted=len(rows),
+                                 # sent 1-3 days after its month (a month still running: today)
+                                 submitted_at=sent_at(min(end + timedelta(days=1 + (d_id + start.month) % 3),
+                                                          today))), rows))
     db.session.add_all([sub for sub, _rows in files])
     db.session.flush()
     lines = [{"submission_id": sub.id, "distributor_id": sub.distributor_id, "source_row": i + 2,

@@ -8,10 +8,12 @@ UTF-8 CSV with 2026年3月5日 dates and product names instead of codes), with t
 vary them, a few customers nobody can match (rows waiting in the review queue) and a rejected line or two, then
 runs each through :mod:`ingestion.intake` and the pipeline, which posts the sell-out into channel stock. Each
 distributor also sends a month-end inventory snapshot (the reported column of the channel stock page), except the
-last month of one distributor; another sends its last sell-out file late (上报及时率). The first file of each layout
+last month of one distributor; another sends a sell-out file late (上报及时率: the last month whose lateness is
+already visible on the business date). No file is sent after the business date. The first file of each layout
 waits for its mapping, which the demo channel manager confirms, as a person would once.
 
-Deterministic for a seed and business date; adds and flushes only; nothing when submissions already exist.
+Deterministic for a seed and business date (but a file sent on the business date itself, when that is today, is
+stamped no later than now); adds and flushes only; nothing when submissions already exist.
 """
 
 from __future__ import annotations
@@ -185,6 +187,9 @@ def seed_ingestion_demo(seed: int, today: date) -> str:
     terminal_ids = {m.terminal_id for m in _TAKEN}
     terminals = {t.id: t for t in db.session.execute(select(Terminal).where(Terminal.id.in_(terminal_ids))).scalars()}
     late = reporting[1].id if len(reporting) > 1 else None
+    # the late file: the last month whose late sending day has come (a file is due 5 days after its month)
+    late_month = max((n for n, first in enumerate(months)
+                      if month_end(first) + timedelta(days=5 + LATE_DAYS) <= today), default=None)
     missing = reporting[-1].id if reporting else None
     counts = defaultdict(int)
     for k, info in enumerate(reporting):
@@ -200,8 +205,8 @@ def seed_ingestion_demo(seed: int, today: date) -> str:
                 data = _table(layout, rows, title, total=layout.fmt != "xlsx")
                 ext = "xlsx" if layout.fmt == "xlsx" else "csv"
                 due = period[1] + timedelta(days=5)
-                sent = due + timedelta(days=LATE_DAYS) if info.id == late and n == len(months) - 1 else \
-                    period[1] + timedelta(days=1 + rng.randrange(3))
+                sent = due + timedelta(days=LATE_DAYS) if info.id == late and n == late_month else \
+                    min(period[1] + timedelta(days=1 + rng.randrange(3)), today)  # never after today
                 counts[_submit(data, f"{dist.code}_流向_{first:%Y-%m}.{ext}", dist, "sell_out", first, user,
                                manager, sent)] += 1
             if info.id == missing and n == len(months) - 1:
@@ -211,7 +216,7 @@ def seed_ingestion_demo(seed: int, today: date) -> str:
                 data = _table(Layout(INVENTORY_HEADERS, "csv-gbk", "iso", True), snapshot,
                               f"{dist.name} 库存日报 截止{period[1].isoformat()}", total=False)
                 counts[_submit(data, f"{dist.code}_库存_{first:%Y-%m}.csv", dist, "inventory", first, user, manager,
-                               period[1] + timedelta(days=2))] += 1
+                               min(period[1] + timedelta(days=2), today))] += 1
     _setup(reporting, months)
     _TAKEN.clear()
     subs = db.session.execute(select(func.count(Submission.id), func.sum(Submission.rows_accepted),
@@ -247,14 +252,21 @@ def _inventory_rows(location_id: int, as_of: date, products, rng) -> list[list]:
     return rows
 
 
+def sent_at(day: date) -> datetime:
+    """When a demo file sent on ``day`` arrived: 10:30 Beijing time, or now if that is later than now (a file
+    sent today before 10:30)."""
+    tz = ZoneInfo("Asia/Shanghai")
+    at, now = datetime(day.year, day.month, day.day, 10, 30, tzinfo=tz), datetime.now(tz)
+    return now if at > now and day <= now.date() else at
+
+
 def _submit(data: bytes, filename: str, dist, kind: str, first: date, user, manager, sent: date) -> str:
     """Through the intake and the pipeline units, as the task runs them (savepoints for its commits)."""
     from ingestion import intake, layouts, pipeline
 
     period = intake.Period("month", first, month_end(first))
     sub = intake.receive_file(io.BytesIO(data), filename, dist, kind, period, source="upload", submitted_by=user)
-    tz = ZoneInfo("Asia/Shanghai")
-    sub.submitted_at = datetime(sent.year, sent.month, sent.day, 10, 30, tzinfo=tz)
+    sub.submitted_at = sent_at(sent)
     db.session.flush()
     for _attempt in (1, 2):
         with db.session.begin_nested():

@@ -598,6 +598,8 @@ def test_channel_data_went_through_the_pipeline(seeded):
     assert cells and any(c.difference for c in cells)  # the reported column and the difference fill in
     grid = timeliness.timeliness(timeliness.recent_months(3, clock.today()))
     assert grid.late() and grid.missing()  # one late, one that has not sent its last stock report
+    future = [(s.filename, s.submitted_at) for s in subs if s.submitted_at.date() > clock.today()]
+    assert not future  # no file arrives after the business date
     assert seeded.second.count("channel data: submissions already present") == 1
 # -- the extensions: coverage (distribution.demo) ------------------------------------------------------------------
 def test_coverage_demo_reports_the_sell_out_and_the_dashboard_has_numbers(seeded):
