@@ -6,11 +6,15 @@ sorting, the audit and tenancy flush hooks over every object), which was a third
 flush enforces are applied here explicitly: an acting distributor inserts only its own rows
 (:func:`app.tenancy.guard_insert`), and an ``Audited`` model's rows get their 'create' audit entries
 (:func:`app.audit.created`).
+
+:func:`csv_for_copy` encodes many rows, column by column, for a ``COPY … FROM STDIN`` (the ingestion load's facts,
+the rollup rebuild).
 """
 
 from __future__ import annotations
 
 import functools
+import io
 
 from sqlalchemy import insert, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -50,3 +54,17 @@ def _insert_statement(model: type):
         raise TypeError(f"{model.__name__}: attribute names differ from column names")
     return (insert(model.__table__).returning(*(a.columns[0] for a in attrs), sort_by_parameter_order=True),
             [a.key for a in attrs])
+
+
+def csv_for_copy(columns: list) -> memoryview:
+    """The rows whose columns are ``columns`` (pyarrow or numpy arrays, or lists Arrow can type) as CSV text for
+    PostgreSQL's ``COPY … FROM STDIN WITH (FORMAT csv)``, written by pyarrow's C writer: NULL an unquoted empty
+    field, text always quoted (so empty text stays empty text). Raises pyarrow's errors for a list it cannot type."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    arrays = [c if isinstance(c, pa.Array) else pa.array(c, from_pandas=True) for c in columns]
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))]), buf,
+                    write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return buf.getbuffer()

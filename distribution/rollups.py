@@ -25,7 +25,6 @@ until the load commits.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 import uuid
@@ -36,6 +35,7 @@ from datetime import date
 import numpy as np
 from sqlalchemy import Date, bindparam, text
 
+from app import bulk
 from app.extensions import db
 from app.models.base import utcnow
 from app.timing import Laps
@@ -211,10 +211,10 @@ def _scratch_tables() -> None:
 @contextmanager
 def _planner(**settings: str):
     """Planner settings for the block (PostgreSQL, local to the transaction), then as they were. The refresh
-    turns off JIT (compiling its big statements cost up to 0.8 s each) and, for the presence rows, nested-loop
-    joins: they join the scratch tables with rows written in this very transaction, whose statistics are stale,
-    and a nested loop planned on them (one row expected) met hundreds of thousands (minutes in bench/ingest.py);
-    hash joins are right for every size here."""
+    turns off JIT (compiling its big statements cost up to 0.8 s each) and, for the presence rows and the
+    diversion flags (merge joins too), nested-loop joins: they join rows written in this very transaction, whose
+    statistics are stale, and a nested loop planned on them (one row expected) met hundreds of thousands (minutes
+    in bench/ingest.py); hash joins are right for every size here."""
     if not _pg():
         yield
         return
@@ -480,22 +480,24 @@ def _starts(sorted_keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(change)
 
 
-def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Sort order and group starts of the rows by ``keys`` (most significant first). The keys are packed into one
-    int64 when their ranges fit (one argsort instead of a lexsort over every key)."""
+def _group(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Sort order, group starts and the sorted keys of the rows by ``keys`` (most significant first). The keys are
+    packed into one int64 when their ranges fit: one argsort instead of a lexsort over every key, and the sorted
+    keys unpacked from the sorted packed values instead of gathered."""
     if not len(keys[0]):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), [k[:0] for k in keys]
     packed = _pack(keys)
     if packed is not None:
         order = np.argsort(packed[0], kind="stable")
-        return order, _starts(packed[0][order])
+        ordered = packed[0][order]
+        return order, _starts(ordered), _unpack(ordered, packed[1])
     order = np.lexsort(keys[::-1])
+    ordered = [k[order] for k in keys]
     change = np.zeros(len(order), dtype=bool)
     change[0] = True
-    for k in keys:
-        s = k[order]
-        change[1:] |= s[1:] != s[:-1]
-    return order, np.flatnonzero(change)
+    for k in ordered:
+        change[1:] |= k[1:] != k[:-1]
+    return order, np.flatnonzero(change), ordered
 
 
 def _or_by(keys: list[np.ndarray], months: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -508,26 +510,20 @@ def _or_by(keys: list[np.ndarray], months: np.ndarray) -> tuple[list[np.ndarray]
         values = np.sort(packed[0] | months)
         starts = _starts(values >> BITS)
         return _unpack(values[starts], packed[1]), np.bitwise_or.reduceat(values & FULL_MASK, starts)
-    order, starts = _group(keys)
-    return [k[order][starts] for k in keys], np.bitwise_or.reduceat(months[order], starts)
+    order, starts, ordered = _group(keys)
+    return [k[starts] for k in ordered], np.bitwise_or.reduceat(months[order], starts)
 
 
 def _copy_in(cur, table: str, columns: str, rows: list[np.ndarray]) -> int:
     """COPY the columns ``rows`` (numpy or pyarrow arrays) into ``table``, a staging table created in this
     transaction (CSV written by pyarrow; FREEZE: the rows are written frozen, readers never rewrite the pages to
     set hint bits)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
     n = len(rows[0]) if rows else 0
     if not n:
         return 0
-    buf = io.BytesIO()
-    arrays = [r if isinstance(r, pa.Array) else pa.array(r) for r in rows]
-    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(rows))]), buf,
-                    write_options=pacsv.WriteOptions(include_header=False))
+    data = bulk.csv_for_copy(rows)
     with cur.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, FREEZE)") as copy:
-        copy.write(buf.getbuffer())
+        copy.write(data)
     return n
 
 
@@ -549,16 +545,7 @@ def _rebuild_pg(presence_table: str, sales_table: str, stage: Laps) -> tuple[int
         mi = (span + _EPOCH_MONTH)[day - low]
     else:
         mi = day
-    keys = [dist, mi, prod, term]
-    packed = _pack(keys) if len(day) else None
-    if packed is not None:  # the sorted keys unpacked from the sorted packed values: no gathers
-        order = np.argsort(packed[0], kind="stable")
-        ordered = packed[0][order]
-        full = _starts(ordered)
-        d, m, p, t = _unpack(ordered, packed[1])
-    else:
-        order, full = _group(keys)
-        d, m, p, t = (k[order] for k in keys)
+    order, full, (d, m, p, t) = _group([dist, mi, prod, term])
     q, c = qty[order], cents[order]
     # sales: (month, distributor, product) → terminal / transfer quantity and amount, lines
     n = len(order)

@@ -37,6 +37,7 @@ from ingestion.periods import month_end
 REPORTING = 3  # distributors that send files
 MONTHS = 3
 LATE_DAYS = 4
+DUE_DAY = 5  # files are due on this day of the next month (the demo's reporting schedules)
 _TAKEN: list = []  # sell-out moves handed over by the stock demo, waiting for this extension
 
 
@@ -187,9 +188,9 @@ def seed_ingestion_demo(seed: int, today: date) -> str:
     terminal_ids = {m.terminal_id for m in _TAKEN}
     terminals = {t.id: t for t in db.session.execute(select(Terminal).where(Terminal.id.in_(terminal_ids))).scalars()}
     late = reporting[1].id if len(reporting) > 1 else None
-    # the late file: the last month whose late sending day has come (a file is due 5 days after its month)
+    # the late file: the last month whose late sending day has come
     late_month = max((n for n, first in enumerate(months)
-                      if month_end(first) + timedelta(days=5 + LATE_DAYS) <= today), default=None)
+                      if month_end(first) + timedelta(days=DUE_DAY + LATE_DAYS) <= today), default=None)
     missing = reporting[-1].id if reporting else None
     counts = defaultdict(int)
     for k, info in enumerate(reporting):
@@ -204,7 +205,7 @@ def seed_ingestion_demo(seed: int, today: date) -> str:
                 title = f"{dist.name} {first.year}年{first.month}月销售流向" if layout.fmt == "csv-gbk" else None
                 data = _table(layout, rows, title, total=layout.fmt != "xlsx")
                 ext = "xlsx" if layout.fmt == "xlsx" else "csv"
-                due = period[1] + timedelta(days=5)
+                due = period[1] + timedelta(days=DUE_DAY)
                 sent = due + timedelta(days=LATE_DAYS) if info.id == late and n == late_month else \
                     min(period[1] + timedelta(days=1 + rng.randrange(3)), today)  # never after today
                 counts[_submit(data, f"{dist.code}_流向_{first:%Y-%m}.{ext}", dist, "sell_out", first, user,
@@ -293,11 +294,11 @@ def _setup(reporting, months: list[date]) -> None:
 
     ids = {d.id for d in reporting}
     for kind in ("sell_out", "inventory"):
-        db.session.add(ReportingSchedule(distributor_id=None, kind=kind, due_day=5))
+        db.session.add(ReportingSchedule(distributor_id=None, kind=kind, due_day=DUE_DAY))
     for d_id, in db.session.execute(select(Distributor.id).where(Distributor.status == "active")):
         if d_id not in ids:
             for kind in ("sell_out", "inventory"):
-                db.session.add(ReportingSchedule(distributor_id=d_id, kind=kind, due_day=5, expected=False))
+                db.session.add(ReportingSchedule(distributor_id=d_id, kind=kind, due_day=DUE_DAY, expected=False))
     closed = (months[0] - timedelta(days=1)).replace(day=1)
     db.session.add(PeriodClosing(distributor_id=None, month=closed, note="季度关账 / quarter closed"))
     if reporting:

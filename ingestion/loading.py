@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
+from app import bulk
 from app.extensions import db
 
 _OPEN: dict[int, tuple] = {}  # id(psycopg connection) → (copy context, cursor, thread) of its COPY left open
@@ -126,20 +127,14 @@ def copy_columns(table, columns: Sequence[str], values: Sequence[Sequence], defe
     n = len(values[0]) if values else 0
     if not n or not _is_postgresql():
         return copy_rows(table, columns, zip(*values, strict=True), defer=defer)
-    import io
-
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     try:
-        arrays = [pa.array(_decimal_text(v), from_pandas=True) for v in values]
+        data = bulk.csv_for_copy([_decimal_text(v) for v in values])
     except (pa.ArrowException, TypeError, ValueError):
         return copy_rows(table, columns, zip(*values, strict=True), defer=defer)
-    buf = io.BytesIO()
-    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))]), buf,
-                    write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     db.session.flush()
-    _copy(table, columns, " WITH (FORMAT csv)", lambda copy: copy.write(buf.getbuffer()), defer)
+    _copy(table, columns, " WITH (FORMAT csv)", lambda copy: copy.write(data), defer)
     return n
 
 

@@ -601,8 +601,7 @@ def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, str]:
     """The raw cells of just these rows as JSON objects of text (None when empty), converted column by column
     (converting a whole chunk to dicts costs seconds, and so does iterating Arrow-backed cells one by one)."""
     part = raws.iloc[rows]
-    cells = {j: [None if v is None or (isinstance(v, float) and v != v) else str(v)
-                 for v in part.iloc[:, j].astype(object).tolist()] for j in range(part.shape[1])}
+    cells = {j: [_cell_text(v) for v in part.iloc[:, j].astype(object).tolist()] for j in range(part.shape[1])}
     frame = pd.DataFrame(cells)
     frame.columns = list(part.columns)
     return dict(zip(rows, _json_lines(frame), strict=True))
@@ -633,8 +632,12 @@ _DATE_COLUMNS = ("business_date", "as_of", "expires_on")
 def _raw(records, raws: pd.DataFrame, i: int) -> str:
     if records is not None:
         return records[i]  # already JSON
-    return json.dumps({k: (None if v is None or (isinstance(v, float) and v != v) else str(v))
-                       for k, v in raws.iloc[i].to_dict().items()}, ensure_ascii=False)
+    return json.dumps({k: _cell_text(v) for k, v in raws.iloc[i].to_dict().items()}, ensure_ascii=False)
+
+
+def _cell_text(v) -> str | None:
+    """A raw cell as kept with a rejected or waiting row: its text, None when empty."""
+    return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
 def _detail(codes: list[str]) -> str:
