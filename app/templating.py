@@ -8,6 +8,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from jinja2 import pass_context
 
+from app import clock
+
 ALL = ("admin", "channel_manager", "finance", "viewer", "distributor")
 STAFF = ("admin", "channel_manager", "finance", "viewer")
 
@@ -69,6 +71,8 @@ def register(app: Flask) -> None:
     def _globals():
         return {"nav_items": nav_items, "current_locale": str(get_locale() or "zh"),
                 "languages": app.config["LANGUAGES"]}
+
+    app.add_template_filter(clock.when, "when")  # {{ sub.submitted_at|when }}, {{ x.created_at|when('%Y-%m-%d') }}
 
     @app.template_filter("qs")
     @pass_context  # depends on the request: keeps Jinja from folding `{'page': None}|qs` into a constant

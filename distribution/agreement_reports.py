@@ -10,6 +10,7 @@ from flask_babel import force_locale
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from app import clock
 from app.masterdata.services import neutralise
 from distribution.agreement_jobs import AgreementGap, gap_reason_label
 from distribution.agreements import SELL_IN_SOURCE, agreement_achievement, status_label
@@ -44,7 +45,7 @@ def _save(wb: Workbook) -> bytes:
 
 
 def _when(dt) -> str | None:
-    return dt.strftime("%Y-%m-%d %H:%M") if dt else None
+    return clock.when(dt) or None
 
 
 def _user(u) -> str | None:

@@ -150,7 +150,7 @@ def recall_report_pdf(dash, printed_on: date | None = None) -> bytes:
     printed = _("Printed %(date)s", date=(printed_on or clock.today()).isoformat())
     doc = _Doc(_("Recall report %(number)s", number=r.number), f"{r.number} · {printed}", landscape_pages=True)
     doc.heading(_("Recall report %(number)s", number=r.number))
-    closed = r.closed_at.date() if r.closed_at else "—"
+    closed = clock.local(r.closed_at).date() if r.closed_at else "—"
     doc.para(_fields((_("Class"), class_label(r.recall_class)), (_("Status"), status_label(r.status)),
                      (_("Opened"), r.opened_on), (_("Closed"), closed)))
     doc.para(_fields((_("Reason"), r.reason)))

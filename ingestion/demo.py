@@ -24,7 +24,7 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -258,7 +258,7 @@ def sent_at(day: date) -> datetime:
     sent today before 10:30)."""
     tz = ZoneInfo("Asia/Shanghai")
     at, now = datetime(day.year, day.month, day.day, 10, 30, tzinfo=tz), datetime.now(tz)
-    return now if at > now and day <= now.date() else at
+    return (now if at > now and day <= now.date() else at).astimezone(UTC)  # stored as UTC (SQLite keeps no zone)
 
 
 def _submit(data: bytes, filename: str, dist, kind: str, first: date, user, manager, sent: date) -> str:

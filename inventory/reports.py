@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 
+from app import clock
 from app.masterdata.services import neutralise
 
 
@@ -42,7 +43,7 @@ def _cell(value):
     if isinstance(value, Decimal | int | float | date) and not isinstance(value, datetime):
         return value
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
+        return clock.local(value).replace(tzinfo=None)  # Excel has no time zones: the business time
     if value is None:
         return None
     return neutralise(value)
@@ -125,7 +126,7 @@ def trace_pdf(trace) -> bytes:
                 " ".join(filter(None, (m["to_code"], m["to_distributor_name"]))),
                 m["terminal_name"] or "", m["reference"] or "") for m in trace.movements]),
     ]
-    printed = _("Printed %(date)s", date=date.today().isoformat())
+    printed = _("Printed %(date)s", date=clock.today().isoformat())
 
     def footer(canvas, doc):
         canvas.saveState()

@@ -139,3 +139,17 @@ def test_manager_pages_render(app, db_session, world, login, ingest):
     r = manager.post("/ingestion/sources", data={"distributor": "ING-D1", "location": "/tmp/drop-ing-d1",
                                                  "pattern": "*.csv", "data_kind": "sell_out", "active": "1"})
     assert r.status_code == 302 and "/tmp/drop-ing-d1" in manager.get("/ingestion/sources").get_data(as_text=True)
+
+
+def test_moments_read_in_the_business_time_zone_not_in_utc(app, db_session, world, login, ingest):
+    """A file received at 00:30 Beijing time on 1 December is stored as 16:30 UTC on 30 November; the submission
+    page and list show the Beijing time a person expects (they showed the UTC time before)."""
+    from datetime import UTC, datetime
+
+    sub = ingest(csv_bytes([sale(qty=2)]))
+    sub.submitted_at = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)
+    db_session.flush()
+    manager = login("channel_manager")
+    for url in (f"/ingestion/submissions/{sub.id}", "/ingestion/"):
+        page = manager.get(url).get_data(as_text=True)
+        assert "2026-12-01 00:30" in page and "2026-11-30 16:30" not in page, url
