@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, exists, func, select, update
 
 from app import gc_pause
@@ -804,7 +805,7 @@ def _refuse_mostly_rejected(load: Load) -> str:
             loading.among(ReviewItem.id, load.items.values()),
             ~exists().where((p.customer_item_id == ReviewItem.id) | (p.product_item_id == ReviewItem.id)))
             .execution_options(synchronize_session=False))
-    top = ", ".join(f"{cleaning.REASONS.get(c, c)} ({k})" for c, k in load.reasons.most_common(3))
+    top = reason_summary(load.reasons)
     sub.status, sub.error_code = S.FAILED.value, "too_many_rejected"
     sub.error_message = _("%(rejected)d of %(read)d rows were rejected, so nothing was loaded and the current "
                           "version (if any) stays. Most common reasons: %(top)s.", rejected=sub.rows_rejected,
@@ -814,6 +815,13 @@ def _refuse_mostly_rejected(load: Load) -> str:
     notify_submitter(sub)
     progress.report(sub.id, "failed")
     return sub.status
+
+
+def reason_summary(reasons: Counter, limit: int = 3) -> str:
+    """The commonest rejection reasons with their row counts, as one phrase of the user's language."""
+    return _("; ").join(ngettext("%(reason)s (%(num)d row)", "%(reason)s (%(num)d rows)", k,
+                                 reason=str(cleaning.REASONS.get(c, c)).rstrip("。."))
+                        for c, k in reasons.most_common(limit))
 
 
 def make_current(sub: Submission) -> Submission | None:

@@ -113,6 +113,7 @@ def test_the_wrong_file_at_23_00_over_a_good_one_changes_nothing(db_session, wor
     wrong = ingest(csv_bytes([sale(day="2025-05-10", qty=q) for q in (1, 2, 3, 4)]), filename="wrong.csv")
     assert (wrong.status, wrong.error_code) == ("failed", "too_many_rejected")
     assert "4" in wrong.error_message
+    assert "主要原因：日期不在本次上报的期间内（4 行）。" in wrong.error_message  # the reason and its count, in Chinese
     assert _snapshot(db_session) == good[1]
     db_session.refresh(good[0])
     assert good[0].is_current and good[0].status == "loaded"

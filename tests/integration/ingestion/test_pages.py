@@ -153,3 +153,10 @@ def test_moments_read_in_the_business_time_zone_not_in_utc(app, db_session, worl
     for url in (f"/ingestion/submissions/{sub.id}", "/ingestion/"):
         page = manager.get(url).get_data(as_text=True)
         assert "2026-12-01 00:30" in page and "2026-11-30 16:30" not in page, url
+
+
+def test_a_refused_file_says_why_once(app, db_session, world, login, ingest):
+    sub = ingest(csv_bytes([sale(day="2025-05-10", qty=q) for q in (1, 2, 3)]))
+    assert sub.status == "failed" and sub.error_message
+    page = login(world["user"]).get(f"/ingestion/submissions/{sub.id}").get_data(as_text=True)
+    assert page.count(sub.error_message) == 1  # the alert; the outcome line no longer repeats it
