@@ -48,3 +48,22 @@ def test_phone_navbar_collapses_and_opens_on_tap(e2e, new_page, page_log):
     assert all(u.startswith(e2e.base_url) and s in (200, 304) for u, s in bootstrap), bootstrap
     assert page_log.requests and not page_log.foreign_hosts()
     assert all(u.startswith(e2e.base_url) for u in page_log.requests), page_log.requests
+
+
+@pytest.mark.parametrize("user", ["distributor_user", "manager"])
+def test_desktop_navbar_is_one_line_and_names_the_distributor_by_code(e2e, new_page, user):
+    """At 1280 px every menu entry stays on one line (on the demo, 首页 and 退出登录 broke over two lines and the
+    distributor's name was printed twice); a distributor user reads its code, the full name on hover."""
+    page = new_page(viewport={"width": 1280, "height": 800})
+    login(page, e2e.base_url, getattr(e2e.seed, user))
+    line = page.evaluate("getComputedStyle(document.querySelector('#nav .nav-link')).lineHeight")
+    assert page.evaluate("document.querySelector('nav.navbar').getBoundingClientRect().height") < 70, line
+    for link in page.locator("#nav .nav-link").all():
+        box = link.bounding_box()
+        assert box and box["height"] < 45, (link.inner_text(), box)  # one line of text
+    me = page.locator("#nav-user")
+    if user == "distributor_user":
+        assert me.inner_text().endswith(f"· {e2e.seed.dist_a}")
+        assert "浙江甲医药有限公司" in me.get_attribute("title")
+    else:
+        assert "·" not in me.inner_text()
