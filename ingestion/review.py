@@ -25,7 +25,7 @@ from app import audit
 from app.extensions import db
 from app.models import Distributor, Product, Region, StockLocation, Terminal, User
 from app.models.base import utcnow
-from ingestion import cleaning, hooks, loading, pipeline
+from ingestion import cleaning, hooks, loading, matching, pipeline
 from ingestion.models import (
     CustomerAlias,
     PendingRow,
@@ -60,6 +60,22 @@ def open_items(item_ids: list[int]) -> list[ReviewItem]:
     if done:
         raise ReviewError(_("Item %(key)s was already resolved.", key=done[0].raw_name))
     return items
+
+
+SUGGEST_SCORE = 75.0  # the review page preselects a candidate only this good and clearly ahead of the next
+
+
+def suggested(item: ReviewItem) -> int | None:
+    """The candidate the review page preselects: the best one when it scores SUGGEST_SCORE or more and leads the
+    next by the automatic margin; otherwise none, and the person chooses (a bulk confirm of preselected look-alikes
+    would be automatic matching by another name)."""
+    cands = sorted(item.candidates or [], key=lambda c: -float(c["score"]))
+    if not cands or float(cands[0]["score"]) < SUGGEST_SCORE:
+        return None
+    margin = matching.PRODUCT_AUTO_MARGIN if item.subject == "product" else matching.AUTO_MARGIN
+    if len(cands) > 1 and float(cands[0]["score"]) - float(cands[1]["score"]) < margin:
+        return None
+    return int(cands[0]["id"])
 
 
 def confirm_items(choices: dict[int, tuple[str, int] | None], user: User | None) -> ReviewOutcome:

@@ -190,7 +190,8 @@ def review_queue():
     subject, dist = request.args.get("subject"), (request.args.get("distributor") or "").strip() or None
     items = queries.review_items(subject, dist)
     return render_template("ingestion/review.html", items=items, subject=subject, distributor=dist,
-                           children=queries.children_of({i.distributor_id for i in items}))
+                           children=queries.children_of({i.distributor_id for i in items}),
+                           suggested={i.id: review.suggested(i) for i in items})
 
 
 @bp.post("/review")
@@ -204,7 +205,14 @@ def review_decide():
         return redirect(url_for(".review_queue", **request.args))
     try:
         if action == "confirm":
-            outcome = review.confirm_items({i: _choice(i) for i in ids}, user)
+            choices = {i: _choice(i) for i in ids}
+            unchosen = [i for i, c in choices.items() if c is None]
+            if unchosen:  # the page preselects only clear candidates: the others need a person's choice
+                names = [item.raw_name for item in review.open_items(unchosen)]
+                flash(_("Choose a match first for: %(names)s. Nothing was confirmed.", names="、".join(names)),
+                      "warning")
+                return redirect(url_for(".review_queue", **request.args))
+            outcome = review.confirm_items(choices, user)
         elif action == "create":
             outcome = review.create_terminals(ids, user, request.form.get("terminal_type") or None,
                                               (request.form.get("region_code") or "").strip() or None)

@@ -88,6 +88,15 @@ def test_upload_map_report_and_review(e2e, new_page, page_log):
     assert items.count() == 2
     row = page.locator("#review-items tbody tr", has_text="浙大附一院")
     assert "浙江大学医学院附属第一医院" in row.locator("select").inner_text()
+    # an abbreviation scores too low to be preselected: confirming without a choice changes nothing and says so
+    assert row.locator("select").input_value() == ""
+    row.locator(".item-check").check()
+    with page.expect_navigation():
+        page.click("#confirm-selected")
+    assert "浙大附一院" in page.locator(".alert-warning").inner_text()
+    row = page.locator("#review-items tbody tr", has_text="浙大附一院")
+    label = [t for t in row.locator("select option").all_inner_texts() if "浙江大学医学院附属第一医院" in t][0]
+    row.locator("select").select_option(label=label)
     row.locator(".item-check").check()
     with page.expect_navigation():
         page.click("#confirm-selected")
