@@ -116,6 +116,11 @@ class Period:
         return masks_by_year(self.months)
 
     @property
+    def typed(self) -> str:
+        """The period as typed in the filters' month / quarter box (2026-05, 2026Q2)."""
+        return self.label if self.kind == PeriodKind.QUARTER else f"{self.end:%Y-%m}"
+
+    @property
     def label(self) -> str:
         if self.kind == PeriodKind.QUARTER:
             return f"{self.end.year}Q{(self.end.month - 1) // 3 + 1}"

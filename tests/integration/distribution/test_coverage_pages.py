@@ -148,3 +148,15 @@ def test_cli_rebuild_and_report(hw, app):
     assert out.exit_code == 0 and "channel report 2026-05" in out.output
     assert runner.invoke(args=["drp", "channel-report", "May"]).exit_code == 1
     assert date(2026, 5, 1)
+
+
+@pytest.mark.parametrize("query", ["", "?period_kind=quarter", "?period_kind=ytd"])
+def test_an_empty_period_box_shows_the_period_being_shown(hw, login, query):
+    """With no period typed, the box's hint is the period the numbers are for (it said 2026-05 whatever they were:
+    on the demo, November's numbers under a box reading 2026-05)."""
+    import re
+
+    html = login("channel_manager").get(f"/distribution/coverage/{query}").get_data(as_text=True)
+    hint = re.search(r'id="f-period" name="period" value="" placeholder="([^"]*)"', html).group(1)
+    shown = re.search(r'id="scope">[^<]*<strong>([^<]*)</strong>', html).group(1)
+    assert hint and (hint == shown if "quarter" in query else shown.endswith(hint)), (hint, shown)
