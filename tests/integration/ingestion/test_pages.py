@@ -160,3 +160,18 @@ def test_a_refused_file_says_why_once(app, db_session, world, login, ingest):
     assert sub.status == "failed" and sub.error_message
     page = login(world["user"]).get(f"/ingestion/submissions/{sub.id}").get_data(as_text=True)
     assert page.count(sub.error_message) == 1  # the alert; the outcome line no longer repeats it
+
+
+def test_timeliness_lists_only_distributors_expected_to_report(app, db_session, world, login):
+    """On the demo, 55 of 60 rows were dashes: distributors nobody expects a report from. They are counted under
+    the table instead of listed."""
+    manager = login("channel_manager")
+    for kind in ("sell_out", "inventory"):
+        r = manager.post("/ingestion/timeliness/schedule", data={"distributor": "ING-X9", "kind": kind,
+                                                                 "due_day": "5", "expected": "0"})
+        assert r.status_code == 302
+    html = manager.get("/ingestion/timeliness").get_data(as_text=True)
+    table = html.split('id="timeliness"')[1].split("</table>")[0]
+    assert "ING-D1" in table and "ING-X9" not in table
+    assert 'id="not-expected"' in html and "另有 1 家" in html
+    assert "上报及时率</h1>" in html.replace("\n", "")  # the Chinese title once, not repeated beside itself
