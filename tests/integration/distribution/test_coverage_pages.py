@@ -160,3 +160,19 @@ def test_an_empty_period_box_shows_the_period_being_shown(hw, login, query):
     hint = re.search(r'id="f-period" name="period" value="" placeholder="([^"]*)"', html).group(1)
     shown = re.search(r'id="scope">[^<]*<strong>([^<]*)</strong>', html).group(1)
     assert hint and (hint == shown if "quarter" in query else shown.endswith(hint)), (hint, shown)
+
+
+def test_360_credit_card_shows_the_temporary_increase_its_available_figure_counts(hw, login, make_user):
+    """Seen on the demo: 授信额度 1,800,000, 未清应收 118,224.02, 可用额度 1,981,775.98 — the 300,000 temporary
+    increase that explains the sum was not on the card."""
+    from decimal import Decimal
+
+    from app import clock
+    from credit import services
+
+    services.add_temporary_increase(hw.da, Decimal("30000"), clock.today(), clock.today(), make_user("finance"), "旺季")
+    html = login("channel_manager").get(f"/distribution/distributors/{hw.da.id}/360").get_data(as_text=True)
+    card = html.split('id="section-orders"', 1)[1].split("</section>", 1)[0]
+    assert 'id="credit-temporary"' in card and "+30,000.00" in card
+    e = services.exposure(hw.da)
+    assert e.available == e.limit + e.temporary - e.open_receivables - e.reserved  # what the card adds up
