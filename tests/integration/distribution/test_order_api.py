@@ -99,3 +99,16 @@ def test_pages(ow, login):
     assert 'id="ship"' in detail
     assert cm.post(r.headers["Location"] + "/ship").status_code == 302
     assert "L-EARLY" in cm.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_order_form_offers_the_products_and_says_the_credit_available(ow, login):
+    """A distributor had to know our product codes by heart and learnt about its credit only from a hold: the form
+    now offers the products (code, name, specification, case size) and shows what credit is available."""
+    from credit import services
+
+    html = login(ow.user).get("/distribution/orders/new").get_data(as_text=True)
+    datalist = html.split('<datalist id="order-products">', 1)[1].split("</datalist>", 1)[0]
+    assert 'value="OW-P1"' in datalist and 'list="order-products"' in html
+    available = services.exposure(ow.user.distributor).available
+    assert "可用额度: <strong" in html and f"{available:,.2f}" in html.split('id="order-credit"', 1)[1][:300]
+    assert 'id="order-credit"' not in login(ow.cm).get("/distribution/orders/new").get_data(as_text=True)
