@@ -230,6 +230,11 @@ def kind_label(kind: str) -> str:
     return {"sell_out": _("sell-out"), "purchase": _("purchase"), "inventory": _("inventory")}.get(kind, kind)
 
 
+def source_label(source: str) -> str:
+    return {"upload": _("uploaded on the page"), "api": _("sent through the API"),
+            "drop_folder": _("picked up from the drop folder")}.get(source, source)
+
+
 def status_label(status: str) -> str:
     return {"received": _("received"), "needs_mapping": _("needs mapping"), "processing": _("processing"),
             "loaded": _("loaded"), "failed": _("failed"), "duplicate": _("duplicate"),

@@ -41,6 +41,7 @@ PER_PAGE = 50
 @bp.context_processor
 def _helpers():
     return {"kind_label": pipeline.kind_label, "status_label": pipeline.status_label,
+            "source_label": pipeline.source_label,
             "kinds": [k.value for k in DataKind], "period_kinds": [k.value for k in PeriodKind],
             "statuses": [s.value for s in SubmissionStatus],
             "field_labels": layouts.field_labels(), "reason_text": reports.reason_text,

@@ -66,5 +66,10 @@ def test_distributor_360_for_staff_and_for_the_distributor(e2e, new_page):
     assert dist.locator("#section-returns").count() == 1
     assert dist.locator("#section-returns a[href*='/distribution/recalls/']").count() == 0  # staff's pages
     assert zh("Coverage of its territory") in dist.locator("#section-coverage").inner_text() or e2e.translated is False
+    # on a phone the sections' tables scroll inside their cards; the page does not go sideways (627 px before)
+    phone = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone.context.add_cookies(dist.context.cookies())
+    phone.goto(dist.url)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     response = dist.goto(f"{e2e.base_url}/distribution/distributors/{seed.ids['dist_b']}/360")
     assert response.status == 404

@@ -76,6 +76,13 @@ def test_upload_map_report_and_review(e2e, new_page, page_log):
     assert counts == {"read": "6", "accepted": "3", "rejected": "1", "review": "2"}
     assert zh("loaded") in page.inner_text("#status")
     assert page.locator("#shortfalls").count() == 1  # E2E-ING holds no stock: reported, counted, not posted
+    assert zh("uploaded on the page") in page.inner_text("#submission-facts")  # not the code 'upload'
+    # the same report on a phone: its facts wrap instead of pushing the page sideways (586 px wide before)
+    phone = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone.context.add_cookies(page.context.cookies())
+    phone.goto(page.url)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.close()
     with page.expect_download() as info:
         page.click("#rejected-download")
     ws = load_workbook(io.BytesIO(info.value.path().read_bytes())).active
