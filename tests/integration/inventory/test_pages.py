@@ -185,3 +185,10 @@ def test_channel_matrix_page(db_session, login, channel_world):
     assert "228.0" in body and "16.9" in body and "3.8" in body and "∞" in body
     detail = login("finance").get("/inventory/channel/lots?distributor=CH-D1").get_data(as_text=True)
     assert "140" in detail and "240" in detail
+
+
+def test_the_expiry_filter_is_labelled_on_the_page(db_session, login, channel_world):
+    """The date box had only a tooltip (and the browser's mm/dd/yyyy): nobody could tell what it filtered."""
+    html = login("channel_manager").get("/inventory/?expires_before=2026-12-31").get_data(as_text=True)
+    assert '<label class="input-group-text" for="expires_before">有效期早于</label>' in html
+    assert 'value="2026-12-31"' in html
