@@ -69,6 +69,14 @@ def test_return_journey(e2e, new_page, shipped, tmp_path):
     login(dist, base, seed.distributor_user)
     dist.goto(f"{base}/distribution/returns/new")
     assert "E2E-RL1" in dist.inner_text("#returnable")
+    # a tap on a shipped lot fills the first empty line (product and lot) and moves to its quantity
+    dist.locator("#returnable .returnable-lot", has_text="E2E-RL1").first.click()
+    first = dist.locator(".return-line").first
+    assert (first.locator(".product-code").input_value(), first.locator(".lot-no").input_value()) == (
+        shipped["product"], "E2E-RL1")
+    assert dist.evaluate("document.activeElement.name") == "quantity"
+    first.locator(".product-code").fill("")
+    first.locator(".lot-no").fill("")
     line = dist.locator(".return-line").first
     line.locator(".scan").fill(f"(01)0{GTIN}(17)271231(10)E2E-RL1(21)SN42")
     line.locator(".scan").press("Enter")  # the scanner's Enter reads the code; it does not submit the form
