@@ -34,7 +34,14 @@ def test_dashboard_by_role(db_session, login, ledger):
 
 
 def test_hold_queue_and_decisions(db_session, login, ledger):
-    assert "SO-HELD" in login("viewer").get("/credit/holds").get_data(as_text=True)
+    from app import clock
+    from credit.models import CreditReservation
+
+    page = login("viewer").get("/credit/holds").get_data(as_text=True)
+    assert "SO-HELD" in page
+    held = db_session.execute(select(CreditReservation).where(CreditReservation.order_ref == "SO-HELD")).scalar_one()
+    # when it was held, beside the reasons recorded then (days overdue grow after it: finance reads both)
+    assert f'<td class="held-since">{clock.when(held.updated_at)}</td>' in page and "检查时的原因" in page
     assert login("viewer").post("/credit/holds/SO-HELD/decide", data={"decision": "approve", "reason": "x"}
                                 ).status_code == 403
     assert login("channel_manager").post("/credit/holds/SO-HELD/decide",
