@@ -89,7 +89,7 @@ def channel_lot_cells(lines):
 
 def near_expiry_headers() -> list[str]:
     return [_("Product code"), _("Product"), _("Lot"), _("Expires"), _("Days left"), _("Status"), _("Tier"),
-            _("Province"), _("Distributor"), _("Location"), _("Quantity"), _("Value")]
+            _("Province"), _("Distributor"), _("Location"), _("Quantity"), _("Stock value")]
 
 
 def near_expiry_cells(lines):

@@ -192,3 +192,17 @@ def test_the_expiry_filter_is_labelled_on_the_page(db_session, login, channel_wo
     html = login("channel_manager").get("/inventory/?expires_before=2026-12-31").get_data(as_text=True)
     assert '<label class="input-group-text" for="expires_before">有效期早于</label>' in html
     assert 'value="2026-12-31"' in html
+
+
+def test_near_expiry_value_reads_as_the_stock_value(db_session, login, channel_world):
+    """'Value' there is money (货值), not a cell's value (值, as in the import error lists)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    client = login("channel_manager")
+    html = client.get("/inventory/near-expiry").get_data(as_text=True)
+    assert "货值" in html and ">值<" not in html
+    with client.get("/inventory/near-expiry.xlsx") as x:
+        header = [c.value for c in next(load_workbook(io.BytesIO(x.data)).active.iter_rows(max_row=1))]
+    assert header[-1] == "货值"
