@@ -83,6 +83,12 @@ class Exposure:
     def blocking_invoices(self) -> list[OpenItem]:
         return [i for i in self.overdue_invoices if i.past_grace]
 
+    @property
+    def holds_every_order(self) -> bool:
+        """A new order is held whatever its amount: the account is on hold or invoices are overdue past grace
+        (the first two reasons of the credit check)."""
+        return self.manual_hold or bool(self.blocking_invoices)
+
 
 @dataclass(frozen=True)
 class CreditDecision:

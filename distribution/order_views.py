@@ -21,8 +21,7 @@ from app.auth.security import roles_required
 from app.downloads import xlsx_response
 from app.extensions import db
 from app.masterdata.services import neutralise, paginate
-from app.models import Distributor, Product
-from credit import services as credit_services
+from app.models import Distributor
 from distribution import bp
 from distribution import orders as svc
 
@@ -104,12 +103,10 @@ def _form(order=None, lines=None, errors=None, status=200):
         [{"product_code": ln.product.code, "quantity": ln.entered_quantity, "unit": ln.entered_unit}
          for ln in order.lines] if order is not None else [])
     lines = lines + [{"product_code": "", "quantity": "", "unit": "case"}] * max(BLANK_LINES - len(lines), 1)
-    products = db.session.execute(select(Product.code, Product.generic_name, Product.specification, Product.pack_size,
-                                         Product.base_unit).where(Product.active).order_by(Product.code)).all()
     own = current_user.distributor if current_user.is_distributor else None
     return render_template("distribution/order_form.html", order=order, lines=lines, errors=errors or {},
-                           distributors=_distributors(), products=products,
-                           exposure=credit_services.exposure(own) if own is not None else None,
+                           distributors=_distributors(), products=svc.orderable_products(),
+                           exposure=svc.credit_position(own) if own is not None else None,
                            **_helpers(order)), status
 
 

@@ -278,6 +278,17 @@ def _credit():
     return credit
 
 
+def orderable_products() -> list:
+    """The active products an order form offers: (code, generic name, specification, pack size, base unit)."""
+    return db.session.execute(select(Product.code, Product.generic_name, Product.specification, Product.pack_size,
+                                     Product.base_unit).where(Product.active).order_by(Product.code)).all()
+
+
+def credit_position(distributor: Distributor):
+    """The distributor's credit exposure as the credit check will see it (for the order form)."""
+    return _credit().exposure(distributor)
+
+
 def _decision_values(decision) -> dict:
     """The order's status and credit columns from credit's decision."""
     shortfall = getattr(decision, "shortfall", None)

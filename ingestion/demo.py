@@ -25,10 +25,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from app import clock
 from app.extensions import db
 from app.models import Distributor, Product, Terminal, User
 from ingestion.models import DropSource, MappingTemplate, PeriodClosing, ReportingSchedule, Submission
@@ -256,7 +256,7 @@ def _inventory_rows(location_id: int, as_of: date, products, rng) -> list[list]:
 def sent_at(day: date) -> datetime:
     """When a demo file sent on ``day`` arrived: 10:30 Beijing time, or now if that is later than now (a file
     sent today before 10:30)."""
-    tz = ZoneInfo("Asia/Shanghai")
+    tz = clock.zone()
     at, now = datetime(day.year, day.month, day.day, 10, 30, tzinfo=tz), datetime.now(tz)
     return (now if at > now and day <= now.date() else at).astimezone(UTC)  # stored as UTC (SQLite keeps no zone)
 

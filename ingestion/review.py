@@ -42,6 +42,10 @@ class ReviewError(ValueError):
     """A review decision cannot be applied; nothing was changed."""
 
 
+class ChoiceMissing(ReviewError):
+    """Items were to be confirmed with a person's choice and some have none; nothing was changed."""
+
+
 @dataclass
 class ReviewOutcome:
     resolved: int = 0
@@ -78,11 +82,17 @@ def suggested(item: ReviewItem) -> int | None:
     return int(cands[0]["id"])
 
 
-def confirm_items(choices: dict[int, tuple[str, int] | None], user: User | None) -> ReviewOutcome:
+def confirm_items(choices: dict[int, tuple[str, int] | None], user: User | None,
+                  choice_required: bool = False) -> ReviewOutcome:
     """Confirm each item with its chosen target ``(kind, id)`` — kind 'terminal' | 'distributor' | 'product' —
-    or, when None, its best candidate. Raises ReviewError (nothing changed) when an item has no candidate or a
-    target does not exist."""
+    or, when None, its best candidate; with ``choice_required`` (the review page, which preselects only clear
+    candidates: see :func:`suggested`) a None raises ChoiceMissing naming the items instead. Raises ReviewError
+    (nothing changed) when an item has no candidate or a target does not exist."""
     items = open_items(list(choices))
+    unchosen = [item.raw_name for item in items if choices[item.id] is None]
+    if choice_required and unchosen:
+        raise ChoiceMissing(_("Choose a match first for: %(names)s. Nothing was confirmed.",
+                              names="、".join(unchosen)))
     for item in items:
         choice = choices[item.id]
         if choice is None:

@@ -11,8 +11,7 @@ expected to send the kinds of ``INGEST_EXPECTED_KINDS`` unless its schedule says
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -60,6 +59,16 @@ class Timeliness:
     today: date
 
     @property
+    def listed(self) -> list[Row]:
+        """The rows with at least one expected report (the others are only counted)."""
+        return [r for r in self.rows if r.cells]
+
+    @property
+    def unlisted(self) -> int:
+        """Active distributors expected to report none of the kinds."""
+        return sum(1 for r in self.rows if not r.cells)
+
+    @property
     def rate(self) -> float | None:
         due = sum(r.due_count for r in self.rows)
         return round(sum(r.on_time for r in self.rows) / due, 4) if due else None
@@ -96,7 +105,6 @@ def timeliness(months: list[date], kinds: list[str] | None = None, distributor_c
     if distributor_code:
         stmt = stmt.where(Distributor.code == distributor_code)
     dists = db.session.execute(stmt.order_by(Distributor.code)).all()
-    tz = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
     first = {}
     if dists and months:
         loaded = (SubmissionStatus.LOADED.value, SubmissionStatus.SUPERSEDED.value)
@@ -106,7 +114,7 @@ def timeliness(months: list[date], kinds: list[str] | None = None, distributor_c
                 .where(Submission.status.in_(loaded), Submission.period_kind == "month",
                        Submission.period_start.in_(months), Submission.kind.in_(kinds))
                 .group_by(Submission.distributor_id, Submission.kind, Submission.period_start)):
-            first[d_id, kind, start] = (_local(at, tz), sub_id)
+            first[d_id, kind, start] = (clock.local(at).date(), sub_id)
     rows = []
     for d_id, code, name in dists:
         row = Row(d_id, code, name)
@@ -124,14 +132,6 @@ def timeliness(months: list[date], kinds: list[str] | None = None, distributor_c
                     row.cells[kind, m] = Cell("missing" if today > due else "open", due)
         rows.append(row)
     return Timeliness(months, kinds, rows, today)
-
-
-def _local(at: datetime, tz: ZoneInfo) -> date:
-    if at.tzinfo is None:
-        from datetime import UTC
-
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(tz).date()
 
 
 def set_due_day(distributor: Distributor | None, kind: str, due_day: int, expected: bool = True

@@ -206,14 +206,7 @@ def review_decide():
         return redirect(url_for(".review_queue", **request.args))
     try:
         if action == "confirm":
-            choices = {i: _choice(i) for i in ids}
-            unchosen = [i for i, c in choices.items() if c is None]
-            if unchosen:  # the page preselects only clear candidates: the others need a person's choice
-                names = [item.raw_name for item in review.open_items(unchosen)]
-                flash(_("Choose a match first for: %(names)s. Nothing was confirmed.", names="、".join(names)),
-                      "warning")
-                return redirect(url_for(".review_queue", **request.args))
-            outcome = review.confirm_items(choices, user)
+            outcome = review.confirm_items({i: _choice(i) for i in ids}, user, choice_required=True)
         elif action == "create":
             outcome = review.create_terminals(ids, user, request.form.get("terminal_type") or None,
                                               (request.form.get("region_code") or "").strip() or None)
@@ -223,7 +216,7 @@ def review_decide():
             abort(400)
     except review.ReviewError as exc:
         db.session.rollback()
-        flash(str(exc), "danger")
+        flash(str(exc), "warning" if isinstance(exc, review.ChoiceMissing) else "danger")
         return redirect(url_for(".review_queue", **request.args))
     db.session.commit()
     flash(_("%(n)d items resolved: %(loaded)d rows loaded, %(rejected)d rows rejected.", n=outcome.resolved,
