@@ -128,6 +128,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
                     "task": "distribution.tasks.rebuild_coverage_rollups",
                     "schedule": crontab(hour=2, minute=30),
                 },
+                "coverage-refresh": {  # coverage refreshes queued by loads (each load also starts one at once)
+                    "task": "distribution.tasks.refresh_coverage",
+                    "schedule": timedelta(seconds=int(env.get("DRP_COVERAGE_REFRESH_SECONDS", "60"))),
+                },
                 "monthly-channel-report": {  # the channel report (PDF) of the month before
                     "task": "distribution.tasks.monthly_channel_report",
                     "schedule": crontab(day_of_month=1, hour=7, minute=0),

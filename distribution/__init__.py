@@ -32,12 +32,13 @@ def init_app(app, api) -> None:
     )
     from distribution.orders import sync_credit_decision
     from distribution.price_lists import lot_supply_values
-    from distribution.rollups import refresh_rollups
-    from ingestion.hooks import on_facts_changed
+    from distribution.rollups import queue_refresh
+    from ingestion.hooks import on_facts_changed, on_facts_committed
     from inventory.expiry import set_unit_value_source
 
     set_unit_value_source(lot_supply_values)  # near-expiry stock is valued at the tier-1 supply price
-    on_facts_changed(refresh_rollups)  # coverage rollups follow every sell-out load, in the load's transaction
+    on_facts_changed(queue_refresh)  # every sell-out load queues its coverage refresh, in the load's transaction
+    on_facts_committed(tasks.refresh_after_commit)  # which is done once the load has committed
     on_hold_decided(sync_credit_decision)  # finance's decision on credit's hold queue moves the order at once
     app.register_blueprint(bp)
     api.register_blueprint(agreement_api.blp, name="api_agreement")

@@ -22,7 +22,7 @@ from app.auth.security import roles_required
 from app.downloads import xlsx_response
 from app.extensions import db
 from app.models import HOSPITAL_GRADES, ProductLine, Region
-from distribution import bp, channel_reports, coverage, customer360, metrics
+from distribution import bp, channel_reports, coverage, customer360, metrics, rollups
 from distribution import coverage_reports as reports
 from distribution.coverage import CoverageError, Filters
 
@@ -96,7 +96,8 @@ def coverage_dashboard():
     return render_template("distribution/coverage_dashboard.html", scope=scope, numbers=numbers,
                            kpis=reports.kpis(numbers, scope.period.window), points=points, regions=regions,
                            trend_chart=trend_chart, flow_chart=flow_chart, bars=bars, child_level=child,
-                           region_path=_region_path(scope.region_id), kpi_keys=KPI_KEYS, **_helpers(f))
+                           region_path=_region_path(scope.region_id), kpi_keys=KPI_KEYS,
+                           refreshing=rollups.pending_count(), **_helpers(f))
 
 
 @bp.get("/coverage/export.xlsx")

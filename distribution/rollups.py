@@ -1,8 +1,13 @@
 """The coverage rollups (:mod:`distribution.models.coverage`), kept up to date from the channel-data facts.
 
-* :func:`refresh_rollups` is the listener registered with :func:`ingestion.hooks.on_facts_changed`: ingestion calls
+* :func:`queue_refresh` is the listener registered with :func:`ingestion.hooks.on_facts_changed`: ingestion calls
   it inside the load's transaction whenever a sell-out submission's facts start or stop counting (a new version
-  superseding an old one is one call with both ids). It recomputes, for that distributor and the months touched
+  superseding an old one is one call with both ids). It queues a :class:`CoverageRefresh` row there, and the
+  ``refresh_coverage`` task (started after the commit through :func:`ingestion.hooks.on_facts_committed`, and by
+  the beat every minute) does it with :func:`refresh_pending`: the load does not hold its transaction open for
+  the rollups (about a third of a million-line load), the dashboard follows seconds after the load commits, and
+  nothing is lost if a worker dies between the two (the row stays queued).
+* :func:`refresh_rollups` does one refresh: it recomputes, for that distributor and the months touched
   only, the sales rollup, the month bits of its product rows, the "any distributor" rows (product, line, all) of
   the terminals concerned and the diversion flags of the two submissions — never the whole table. Every change
   writes a new random token into ``coverage_state``: readers (:mod:`distribution.cube`) cache by it.
@@ -16,11 +21,11 @@
   ``set_based=True`` keeps the SQL path (bench/coverage.py --compare-sql times both in one run).
 
 The refresh runs as plain SQL (set-based; PostgreSQL and SQLite), and the SQLite rebuild too, outside tenant
-scoping on purpose: rollups are system
-data, whoever's upload triggered the refresh. On PostgreSQL a transaction-scoped advisory lock per year serialises
-the refreshes (and the rebuild): two loads for different distributors both rewrite the "any distributor" rows of
+scoping on purpose: rollups are system data, whoever's upload triggered the refresh. On PostgreSQL a
+transaction-scoped advisory lock per year serialises the refreshes (and the rebuild): two refreshes for different
+distributors both rewrite the "any distributor" rows of
 the terminals they share, and without it the second could overwrite the first's contribution. The lock is held
-until the load commits.
+until the refresh commits.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-from sqlalchemy import Date, bindparam, text
+from sqlalchemy import Date, DateTime, bindparam, func, insert, select, text
 
 from app import bulk
 from app.extensions import db
@@ -41,7 +46,8 @@ from app.models.base import utcnow
 from app.timing import Laps
 from distribution import diversion
 from distribution.metrics import BITS, FULL_MASK, add_months, month_start, months_mask
-from distribution.models.coverage import ProductScope
+from distribution.models.coverage import CoverageRefresh, ProductScope
+from ingestion.hooks import FactsChanged
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +151,8 @@ def _sales_rows(where: str, table: str = "coverage_sales") -> str:
 
 # -- incremental: one distributor, the months touched -------------------------------------------------------------
 def refresh_rollups(event) -> None:
-    """The facts-changed listener (see the module docstring). Ignores purchase and inventory submissions."""
+    """One refresh (see the module docstring), in the current transaction. Ignores purchase and inventory
+    submissions."""
     if event.kind != SELL_OUT or not event.months:
         return
     months = sorted({month_start(m) for m in event.months})
@@ -165,6 +172,61 @@ def refresh_rollups(event) -> None:
     touch_state()
     log.info("coverage refresh of distributor %s, %d months: sales %.2f s, presence %.2f s, %d diversion flags %.2f s",
              d, len(months), sales - started, presence - sales, flags, time.perf_counter() - presence)
+
+
+# -- the queue: refreshes asked for in the transaction of a change, done after its commit ------------------------
+def queue_refresh(event: FactsChanged) -> None:
+    """The facts-changed listener: queue the refresh of ``event`` in the caller's transaction (plain SQL, like the
+    rollups: system data, whoever's change asked for it). Ignores purchase and inventory submissions."""
+    if event.kind != SELL_OUT or not event.months:
+        return
+    db.session.execute(insert(CoverageRefresh.__table__).values(
+        distributor_id=int(event.distributor_id), months=sorted({month_start(m).isoformat() for m in event.months}),
+        added_submission_id=event.added_submission_id, removed_submission_id=event.removed_submission_id,
+        queued_at=utcnow(), attempts=0))
+
+
+def pending_ids() -> list[int]:
+    """The queued refreshes, oldest first."""
+    return list(db.session.execute(select(CoverageRefresh.id).where(CoverageRefresh.done_at.is_(None))
+                                   .order_by(CoverageRefresh.id)).scalars())
+
+
+def pending_count() -> int:
+    return db.session.execute(select(func.count()).select_from(CoverageRefresh)
+                              .where(CoverageRefresh.done_at.is_(None))).scalar_one()
+
+
+def refresh_one(refresh_id: int) -> bool:
+    """Do the queued refresh ``refresh_id`` in the current transaction (the caller commits): False when it is done
+    already or another session is doing it (PostgreSQL: its row is locked, and skipped). Refreshes may run in any
+    order and side by side: each recomputes its distributor's months from the facts as they are then, under the
+    year locks, and the diversion flags only ever come from current submissions."""
+    query = select(CoverageRefresh).where(CoverageRefresh.id == refresh_id, CoverageRefresh.done_at.is_(None))
+    if _pg():
+        query = query.with_for_update(skip_locked=True)
+    row = db.session.execute(query).scalar_one_or_none()
+    if row is None:
+        return False
+    refresh_rollups(FactsChanged(row.distributor_id, SELL_OUT, frozenset(date.fromisoformat(m) for m in row.months),
+                                 row.added_submission_id, row.removed_submission_id))
+    row.attempts += 1
+    row.done_at = utcnow()
+    db.session.flush()
+    return True
+
+
+def refresh_pending() -> int:
+    """Do every queued refresh in the current transaction, oldest first; returns how many."""
+    return sum(refresh_one(i) for i in pending_ids())
+
+
+def note_failure(refresh_id: int, error: BaseException) -> None:
+    """Count a failed attempt (the row stays queued: the next run tries again)."""
+    row = db.session.get(CoverageRefresh, refresh_id)
+    if row is not None and row.done_at is None:
+        row.attempts += 1
+        row.last_error = f"{type(error).__name__}: {error}"[:2000]
 
 
 def touch_state(rebuilt: bool = False) -> None:
@@ -320,6 +382,7 @@ def rebuild_rollups(set_based: bool = False) -> RebuildResult:
         f"SELECT DISTINCT {_month_index('s.period_start')} / 12 FROM submission s WHERE s.kind = 'sell_out'")
     ).scalars().all()
     lock_years(int(y) for y in years)
+    _mark_queue_done()
     if _pg():
         # JIT compiling these one-off scans costs more than it saves; the rollup keys sort in memory
         _run("SET LOCAL jit = off")
@@ -359,6 +422,16 @@ def rebuild_rollups(set_based: bool = False) -> RebuildResult:
              flags, done - started)
     return RebuildResult(presence, sales, flags, done - started, rolled - started + done - flagged, flagged - rolled,
                          stage.rounded(3))
+
+
+def _mark_queue_done() -> None:
+    """The refreshes queued so far are done by the rebuild: their changes committed before this statement, and the
+    rebuild reads the facts after it. A refresh being done right now (its row locked) is skipped: it waits for the
+    year locks, then runs after the rebuild, harmlessly."""
+    locked = " FOR UPDATE SKIP LOCKED" if _pg() else ""
+    stmt = text(f"UPDATE coverage_refresh SET done_at = :now WHERE id IN (SELECT id FROM coverage_refresh "
+                f"WHERE done_at IS NULL{locked})")
+    db.session.execute(stmt.bindparams(bindparam("now", type_=DateTime(timezone=True))), {"now": utcnow()})
 
 
 # -- full rebuild on PostgreSQL: staging tables swapped in ---------------------------------------------------------

@@ -1,7 +1,8 @@
 """Celery tasks of `distribution`: thin wrappers that open a unit of work, call a service, commit.
 
 Scheduled by the beat schedule in app.config (``agreement-expiry``, ``agreement-gaps-scan`` daily,
-``coverage-rollups-rebuild`` nightly, ``monthly-channel-report`` on the first of the month).
+``coverage-rollups-rebuild`` nightly, ``monthly-channel-report`` on the first of the month, ``coverage-refresh``
+every minute; the latter is also started after each commit that changed channel-data facts).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from celery import shared_task
 
 from app.tasks import unit_of_work
+from app.tenancy import Actor, acting_as
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +56,26 @@ def rebuild_coverage_rollups() -> dict:
     log.info("coverage rollups rebuilt: %s", result)
     return {"presence_rows": result.presence_rows, "sales_rows": result.sales_rows, "flags": result.flags,
             "seconds": round(result.seconds, 1)}
+
+
+@shared_task(name="distribution.tasks.refresh_coverage")
+def refresh_coverage() -> dict:
+    """Do the queued coverage refreshes, oldest first, each in its own transaction. One that fails stays queued with
+    its error (the next run, at the latest the beat's a minute later, tries again); the others go on."""
+    from distribution import rollups
+
+    done = failed = 0
+    with acting_as(Actor(None, "coverage")):
+        for refresh_id in unit_of_work(rollups.pending_ids):
+            try:
+                done += bool(unit_of_work(lambda r=refresh_id: rollups.refresh_one(r)))
+            except Exception as exc:  # noqa: BLE001 - kept on the row, logged, retried by the next run
+                log.exception("coverage refresh %s failed", refresh_id)
+                unit_of_work(lambda r=refresh_id, e=exc: rollups.note_failure(r, e))
+                failed += 1
+    return {"done": done, "failed": failed}
+
+
+def refresh_after_commit() -> None:
+    """The facts-committed listener: start the refresh task (in tests, eager: at once)."""
+    refresh_coverage.delay()

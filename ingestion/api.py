@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.api_base import Blueprint, PageArgs, PageMeta, error_response
 from app.extensions import db
 from app.models import Distributor
-from ingestion import closing, intake, layouts, queries, reports, review, timeliness
+from ingestion import closing, hooks, intake, layouts, queries, reports, review, timeliness
 from ingestion.models import MappingTemplate, SubmissionStatus
 
 blp = Blueprint("api_ingestion", __name__, url_prefix="/api/v1/ingestion",
@@ -228,6 +228,7 @@ def review_decide(data):
         db.session.rollback()
         return error_response(422, str(exc))
     db.session.commit()
+    hooks.facts_committed()  # rows the decisions loaded: their coverage refresh
     return {"resolved": outcome.resolved, "loaded": outcome.loaded, "rejected": outcome.rejected,
             "submissions": sorted(outcome.submissions)}
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from app.extensions import db
 from app.tasks import unit_of_work
 from app.tenancy import Actor, acting_as
+from ingestion import hooks
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +23,15 @@ log = logging.getLogger(__name__)
 @shared_task(name="ingestion.tasks.process_submission", bind=True, acks_late=True, reject_on_worker_lost=True,
              max_retries=5, default_retry_delay=10)
 def process_submission(self, submission_id: int) -> str:
-    """Claim, load (one transaction) and report one submission; returns its status."""
+    """Claim, load (one transaction) and report one submission; returns its status. Once a load has committed,
+    the work queued for after it starts (:func:`ingestion.hooks.facts_committed`)."""
     from ingestion import pipeline
 
     with acting_as(Actor(None, "ingestion")):
         if not unit_of_work(lambda: pipeline.claim_submission(submission_id)):
             return _status(submission_id)
         try:
-            return unit_of_work(lambda: pipeline.load_submission(submission_id))
+            status = unit_of_work(lambda: pipeline.load_submission(submission_id))
         except pipeline.SubmissionRejected as exc:
             unit_of_work(lambda e=exc: pipeline.fail_submission(submission_id, e.code, e.message))
             return "failed"
@@ -40,6 +42,9 @@ def process_submission(self, submission_id: int) -> str:
             log.exception("submission %s: unexpected error", submission_id)
             unit_of_work(lambda: pipeline.fail_submission(submission_id, "internal_error", _internal()))
             raise
+    if status == "loaded":
+        hooks.facts_committed()  # the work queued for after the commit (the coverage rollups)
+    return status
 
 
 def _internal() -> str:

@@ -19,6 +19,7 @@ from app.models import Distributor
 from ingestion import (
     bp,
     closing,
+    hooks,
     intake,
     layouts,
     mapping,
@@ -219,6 +220,7 @@ def review_decide():
         flash(str(exc), "warning" if isinstance(exc, review.ChoiceMissing) else "danger")
         return redirect(url_for(".review_queue", **request.args))
     db.session.commit()
+    hooks.facts_committed()  # rows the decisions loaded: their coverage refresh
     flash(_("%(n)d items resolved: %(loaded)d rows loaded, %(rejected)d rows rejected.", n=outcome.resolved,
             loaded=outcome.loaded, rejected=outcome.rejected), "success")
     return redirect(url_for(".review_queue", **request.args))

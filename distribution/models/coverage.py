@@ -26,6 +26,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Date,
@@ -44,8 +45,8 @@ from app.extensions import db
 from app.models import ManufacturerOnly, Product, TenantScoped, Terminal
 from app.models.base import utcnow
 
-__all__ = ["ProductScope", "CoveragePresence", "CoverageSales", "CoverageState", "DiversionKind", "DiversionFlag",
-           "ChannelReport"]
+__all__ = ["ProductScope", "CoveragePresence", "CoverageSales", "CoverageState", "CoverageRefresh", "DiversionKind",
+           "DiversionFlag", "ChannelReport"]
 
 AMOUNT = Numeric(16, 2)
 
@@ -109,6 +110,30 @@ class CoverageState(ManufacturerOnly, db.Model):
 
     def __repr__(self) -> str:
         return f"<CoverageState {self.token}>"
+
+
+class CoverageRefresh(ManufacturerOnly, db.Model):
+    """A refresh of the rollups that a change of the facts asks for, queued in the transaction of that change and
+    done after its commit (:func:`distribution.rollups.refresh_pending`, run by the ``refresh_coverage`` task):
+    the load commits without waiting for the rollups, and a crash between the two leaves the row here, picked up
+    by the next run (the beat runs it every minute too). ``months``: ISO dates of the first days of the months."""
+
+    __tablename__ = "coverage_refresh"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    distributor_id: Mapped[int] = mapped_column(Integer)
+    months: Mapped[list] = mapped_column(JSON)
+    added_submission_id: Mapped[int | None] = mapped_column(Integer)
+    removed_submission_id: Mapped[int | None] = mapped_column(Integer)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+
+    __table_args__ = (Index("ix_coverage_refresh_pending", "done_at", "id"),)
+
+    def __repr__(self) -> str:
+        return f"<CoverageRefresh {self.id} d={self.distributor_id} {'done' if self.done_at else 'pending'}>"
 
 
 class DiversionKind(enum.StrEnum):

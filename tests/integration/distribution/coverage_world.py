@@ -35,9 +35,10 @@ def _id(obj):
 
 
 def load_sell_out(session, distributor, period_start: date, rows: list[dict], *, replaces: Submission | None = None,
-                  period_end: date | None = None, filename: str | None = None) -> Submission:
+                  period_end: date | None = None, filename: str | None = None, refresh: bool = True) -> Submission:
     """A loaded, current sell-out submission of ``rows`` (see :func:`fact`) for the period, optionally superseding
-    ``replaces``; the facts-changed event fires like ingestion fires it. Returns the new submission."""
+    ``replaces``; the facts-changed event fires like ingestion fires it (queuing the coverage refresh), and
+    ``refresh``: the queued refreshes are done at once, in the same transaction. Returns the new submission."""
     n = next(_files)
     period_end = period_end or date.fromordinal(
         date(period_start.year + period_start.month // 12, period_start.month % 12 + 1, 1).toordinal() - 1)
@@ -68,6 +69,10 @@ def load_sell_out(session, distributor, period_start: date, rows: list[dict], *,
              "amount": r["amount"], "region_id": None} for i, r in enumerate(rows)])
     facts_changed(FactsChanged(distributor.id, "sell_out", frozenset(months), sub.id,
                                replaces.id if replaces else None))
+    if refresh:
+        from distribution.rollups import refresh_pending
+
+        refresh_pending()
     return sub
 
 

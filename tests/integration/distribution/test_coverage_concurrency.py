@@ -1,6 +1,7 @@
-"""Two loads committing at the same time, for two distributors selling to the same terminals: both rewrite the
-"any distributor" rollup rows of those terminals, so without the per-year advisory lock the second would overwrite
-the first's contribution. After both commit, the rollups equal a full rebuild from the facts (real commits,
+"""Two loads committing at the same time, for two distributors selling to the same terminals: both refreshes
+rewrite the "any distributor" rollup rows of those terminals, so without the per-year advisory lock the second would
+overwrite the first's contribution. Refreshes done in the loads' transactions, by two refresh tasks side by side,
+and by one while a load commits: afterwards the rollups equal a full rebuild from the facts (real commits,
 PostgreSQL)."""
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def test_concurrent_loads_of_two_distributors_leave_the_rollups_of_a_rebuild(tmp
     with committed_app(f"drp_cov_conc_{os.getpid()}", tmp_path, _seed) as app:
         from app.extensions import db
         from app.models import Distributor, Product, Terminal
-        from distribution.rollups import rebuild_rollups
+        from distribution import tasks
+        from distribution.rollups import pending_count, rebuild_rollups
 
         def prepare(i):
             d = db.session.execute(select(Distributor).where(Distributor.code == ("CC-DA", "CC-DB")[i])).scalar_one()
@@ -53,17 +55,34 @@ def test_concurrent_loads_of_two_distributors_leave_the_rollups_of_a_rebuild(tmp
 
         month = {}
 
-        def work(i, ready):
+        def work(i, ready, refresh=True):
             d_id, lines = ready
             d = db.session.get(Distributor, d_id)
             load_sell_out(db.session, d, month["start"], [fact(t, p, 5, month["start"].replace(day=10 + i))
-                                                          for t, p in lines])
+                                                          for t, p in lines], refresh=refresh)
 
-        for m in (3, 4, 5):  # a few rounds (March, April, May): the race needs to be there to be lost
-            month["start"] = date(2026, m, 1)
-            results, errors = run_concurrently(app, 2, work, prepare=prepare)
+        def refresh(_i, _ready=None):
+            return tasks.refresh_coverage()
+
+        # March: each load refreshes in its own transaction; April: the loads commit, then two refresh tasks run
+        # side by side; May: a load and a refresh task at the same time (the load commits while it runs)
+        month["start"] = date(2026, 3, 1)
+        results, errors = run_concurrently(app, 2, work, prepare=prepare)
+        assert errors == []
+        month["start"] = date(2026, 4, 1)
+        results, errors = run_concurrently(app, 2, lambda i, ready: work(i, ready, refresh=False), prepare=prepare)
+        assert errors == []
+        results, errors = run_concurrently(app, 2, refresh, prepare=lambda i: None)
+        assert errors == [] and sum(r["done"] for r in results) == 2 and all(r["failed"] == 0 for r in results)
+        month["start"] = date(2026, 5, 1)
+        for i in (0, 1):
+            results, errors = run_concurrently(
+                app, 2, lambda k, ready, i=i: work(i, ready, refresh=False) if k == 0 else refresh(k),
+                prepare=lambda k, i=i: prepare(i))
             assert errors == []
+        refresh(0)  # whatever the side-by-side runs left queued
         with app.app_context():
+            assert pending_count() == 0
             incremental = _snapshot(db)
             any_rows = [r for r in incremental if r[0] == 0]
             # every terminal bought both products in May from one distributor or the other

@@ -1,6 +1,7 @@
 """The ingestion task on a real Celery worker (Redis + PostgreSQL): a worker process killed in the middle of a
 load leaves nothing half loaded, the task is redelivered (acks_late, rejected back to the queue when its worker
-dies) and the file is loaded exactly once; the drop-folder beat job picks up a stable file only."""
+dies) and the file is loaded exactly once, its coverage refresh queued once and done by the worker after the
+commit; the drop-folder beat job picks up a stable file only."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def _submit(app, data: bytes, distributor_id: int) -> int:
 
 def _state(app, sub_id: int, ids: dict) -> dict:
     from app.extensions import db
+    from distribution.models import CoverageRefresh, CoverageSales
     from ingestion.models import SellOutFact, Submission
     from inventory.models import StockBalance, StockMovement
 
@@ -97,7 +99,12 @@ def _state(app, sub_id: int, ids: dict) -> dict:
                "posted": db.session.execute(select(func.coalesce(func.sum(StockMovement.quantity), 0)).where(
                    StockMovement.reference == f"ING-{sub_id}")).scalar(),
                "balance": db.session.execute(select(StockBalance.quantity).where(
-                   StockBalance.location_id == ids["loc"], StockBalance.lot_id == ids["lot"])).scalar()}
+                   StockBalance.location_id == ids["loc"], StockBalance.lot_id == ids["lot"])).scalar(),
+               # the coverage refresh the load queued (done by the worker after the load's commit)
+               "refreshes": db.session.execute(select(CoverageRefresh.added_submission_id, CoverageRefresh.done_at
+                                                      .is_not(None))).all(),
+               "rolled_up": db.session.execute(select(func.coalesce(func.sum(CoverageSales.terminal_quantity), 0))
+                                               .where(CoverageSales.distributor_id == ids["d"])).scalar()}
         db.session.remove()
     return out
 
@@ -157,6 +164,10 @@ def test_a_worker_killed_mid_load_leaves_nothing_and_the_retry_loads_once(tmp_pa
         assert state["attempts"] == 2  # the first attempt died, the redelivered one loaded
         assert state["facts"] == (ROWS, total) and state["accepted"] == ROWS  # exactly once
         assert state["posted"] == total and state["balance"] == 10 * ROWS - total  # posted once
+        while state["refreshes"] != [(sub_id, True)] and time.monotonic() < deadline:  # queued once, then done
+            time.sleep(0.5)
+            state = _state(app, sub_id, ids)
+        assert state["refreshes"] == [(sub_id, True)] and state["rolled_up"] == total, (state, worker.tail(60))
         log = worker.log_path.read_text(errors="replace")
         assert "signal 9" in log or "WorkerLostError" in log or "SIGKILL" in log, worker.tail(60)
         # the same message again (a duplicate delivery) is a no-op
