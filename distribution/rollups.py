@@ -4,9 +4,9 @@
   it inside the load's transaction whenever a sell-out submission's facts start or stop counting (a new version
   superseding an old one is one call with both ids). It queues a :class:`CoverageRefresh` row there, and the
   ``refresh_coverage`` task (started after the commit through :func:`ingestion.hooks.on_facts_committed`, and by
-  the beat every minute) does it with :func:`refresh_pending`: the load does not hold its transaction open for
-  the rollups (about a third of a million-line load), the dashboard follows seconds after the load commits, and
-  nothing is lost if a worker dies between the two (the row stays queued).
+  the beat every minute) does it with :func:`refresh_one`, each in its own transaction: the load does not hold
+  its transaction open for the rollups (about a third of a million-line load), the dashboard follows seconds after
+  the load commits, and nothing is lost if a worker dies between the two (the row stays queued).
 * :func:`refresh_rollups` does one refresh: it recomputes, for that distributor and the months touched
   only, the sales rollup, the month bits of its product rows, the "any distributor" rows (product, line, all) of
   the terminals concerned and the diversion flags of the two submissions — never the whole table. Every change
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-from sqlalchemy import Date, DateTime, bindparam, func, insert, select, text
+from sqlalchemy import Date, bindparam, func, insert, select, text, update
 
 from app import bulk
 from app.extensions import db
@@ -186,15 +186,16 @@ def queue_refresh(event: FactsChanged) -> None:
         queued_at=utcnow(), attempts=0))
 
 
+_PENDING = CoverageRefresh.done_at.is_(None)
+
+
 def pending_ids() -> list[int]:
     """The queued refreshes, oldest first."""
-    return list(db.session.execute(select(CoverageRefresh.id).where(CoverageRefresh.done_at.is_(None))
-                                   .order_by(CoverageRefresh.id)).scalars())
+    return list(db.session.execute(select(CoverageRefresh.id).where(_PENDING).order_by(CoverageRefresh.id)).scalars())
 
 
 def pending_count() -> int:
-    return db.session.execute(select(func.count()).select_from(CoverageRefresh)
-                              .where(CoverageRefresh.done_at.is_(None))).scalar_one()
+    return db.session.execute(select(func.count()).select_from(CoverageRefresh).where(_PENDING)).scalar_one()
 
 
 def refresh_one(refresh_id: int) -> bool:
@@ -202,7 +203,7 @@ def refresh_one(refresh_id: int) -> bool:
     already or another session is doing it (PostgreSQL: its row is locked, and skipped). Refreshes may run in any
     order and side by side: each recomputes its distributor's months from the facts as they are then, under the
     year locks, and the diversion flags only ever come from current submissions."""
-    query = select(CoverageRefresh).where(CoverageRefresh.id == refresh_id, CoverageRefresh.done_at.is_(None))
+    query = select(CoverageRefresh).where(CoverageRefresh.id == refresh_id, _PENDING)
     if _pg():
         query = query.with_for_update(skip_locked=True)
     row = db.session.execute(query).scalar_one_or_none()
@@ -214,11 +215,6 @@ def refresh_one(refresh_id: int) -> bool:
     row.done_at = utcnow()
     db.session.flush()
     return True
-
-
-def refresh_pending() -> int:
-    """Do every queued refresh in the current transaction, oldest first; returns how many."""
-    return sum(refresh_one(i) for i in pending_ids())
 
 
 def note_failure(refresh_id: int, error: BaseException) -> None:
@@ -428,10 +424,9 @@ def _mark_queue_done() -> None:
     """The refreshes queued so far are done by the rebuild: their changes committed before this statement, and the
     rebuild reads the facts after it. A refresh being done right now (its row locked) is skipped: it waits for the
     year locks, then runs after the rebuild, harmlessly."""
-    locked = " FOR UPDATE SKIP LOCKED" if _pg() else ""
-    stmt = text(f"UPDATE coverage_refresh SET done_at = :now WHERE id IN (SELECT id FROM coverage_refresh "
-                f"WHERE done_at IS NULL{locked})")
-    db.session.execute(stmt.bindparams(bindparam("now", type_=DateTime(timezone=True))), {"now": utcnow()})
+    queued = select(CoverageRefresh.id).where(_PENDING).with_for_update(skip_locked=True)  # SQLite: no locks
+    table = CoverageRefresh.__table__  # plain SQL, like the rollups (system data)
+    db.session.execute(update(table).where(table.c.id.in_(queued)).values(done_at=utcnow()))
 
 
 # -- full rebuild on PostgreSQL: staging tables swapped in ---------------------------------------------------------

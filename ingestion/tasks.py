@@ -26,6 +26,7 @@ def process_submission(self, submission_id: int) -> str:
     """Claim, load (one transaction) and report one submission; returns its status. Once a load has committed,
     the work queued for after it starts (:func:`ingestion.hooks.facts_committed`)."""
     from ingestion import pipeline
+    from ingestion.models import SubmissionStatus
 
     with acting_as(Actor(None, "ingestion")):
         if not unit_of_work(lambda: pipeline.claim_submission(submission_id)):
@@ -42,7 +43,7 @@ def process_submission(self, submission_id: int) -> str:
             log.exception("submission %s: unexpected error", submission_id)
             unit_of_work(lambda: pipeline.fail_submission(submission_id, "internal_error", _internal()))
             raise
-    if status == "loaded":
+    if status == SubmissionStatus.LOADED.value:
         hooks.facts_committed()  # the work queued for after the commit (the coverage rollups)
     return status
 

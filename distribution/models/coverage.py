@@ -114,7 +114,7 @@ class CoverageState(ManufacturerOnly, db.Model):
 
 class CoverageRefresh(ManufacturerOnly, db.Model):
     """A refresh of the rollups that a change of the facts asks for, queued in the transaction of that change and
-    done after its commit (:func:`distribution.rollups.refresh_pending`, run by the ``refresh_coverage`` task):
+    done after its commit (:func:`distribution.rollups.refresh_one`, run by the ``refresh_coverage`` task):
     the load commits without waiting for the rollups, and a crash between the two leaves the row here, picked up
     by the next run (the beat runs it every minute too). ``months``: ISO dates of the first days of the months."""
 

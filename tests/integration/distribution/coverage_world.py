@@ -70,9 +70,10 @@ def load_sell_out(session, distributor, period_start: date, rows: list[dict], *,
     facts_changed(FactsChanged(distributor.id, "sell_out", frozenset(months), sub.id,
                                replaces.id if replaces else None))
     if refresh:
-        from distribution.rollups import refresh_pending
+        from distribution.rollups import pending_ids, refresh_one
 
-        refresh_pending()
+        for refresh_id in pending_ids():
+            refresh_one(refresh_id)
     return sub
 
 
