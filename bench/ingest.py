@@ -298,13 +298,41 @@ def write_file(path: Path, n_rows: int, queries, region_text, plist, seed_value:
     return size
 
 
+FLOOR_SERVER_CPU: list[float] = []
+
+
+def server_cpu() -> float:
+    """CPU seconds used so far by PostgreSQL's processes on this machine (backends, WAL writer, checkpointer,
+    autovacuum ...; those of processes that ended are lost, so take differences over one connection's life)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name.startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def own_cpu(who=resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def floor(url: str, path: Path) -> float:
     import psycopg
 
     conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
     conn.execute(FLOOR_DDL)
     conn.commit()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), server_cpu()
     with conn.cursor() as cur:
         with cur.copy("copy floor_sell_out (business_date, customer_name, customer_region, product_code, "
                       "product_name, specification, lot_no, expires_on, quantity, unit, unit_price, amount) "
@@ -313,6 +341,7 @@ def floor(url: str, path: Path) -> float:
                 copy.write(block)
     conn.commit()
     seconds = time.perf_counter() - started
+    FLOOR_SERVER_CPU.append(server_cpu() - cpu)
     count = conn.execute("select count(*) from floor_sell_out").fetchone()[0]
     conn.execute("drop table floor_sell_out")
     conn.commit()
@@ -379,6 +408,7 @@ def child(url: str, path: str, store: str, instance: str) -> None:
         sub_id = sub.id
         intake_s = time.perf_counter() - started
         db.session.remove()
+        cpu = (None, None, None)
         if os.environ.get("BENCH_PROFILE"):  # a cProfile of the task, for finding where the time goes
             import cProfile
 
@@ -386,7 +416,9 @@ def child(url: str, path: str, store: str, instance: str) -> None:
             status = profiler.runcall(process_submission, sub_id)
             profiler.dump_stats(os.environ["BENCH_PROFILE"])
         else:
+            cpu = (own_cpu(), server_cpu(), own_cpu(resource.RUSAGE_CHILDREN))
             status = process_submission(sub_id)
+            cpu = (own_cpu() - cpu[0], server_cpu() - cpu[1], own_cpu(resource.RUSAGE_CHILDREN) - cpu[2])
         seconds = time.perf_counter() - started
         from distribution.tasks import refresh_coverage
 
@@ -403,6 +435,8 @@ def child(url: str, path: str, store: str, instance: str) -> None:
                                    {"s": sub_id}).scalar()
         print(json.dumps({"status": status, "seconds": round(seconds, 2), "intake_seconds": round(intake_s, 2),
                           "refresh_seconds": round(refresh_s, 2), "refreshes": refreshed["done"],
+                          "load_cpu": cpu[0] and round(cpu[0], 2), "server_cpu": cpu[1] and round(cpu[1], 2),
+                          "helper_cpu": cpu[2] and round(cpu[2], 2),
                           "read": sub.rows_read, "accepted": sub.rows_accepted, "rejected": sub.rows_rejected,
                           "review": sub.rows_review, "movements": (sub.notes or {}).get("movements"),
                           "diversion_flags": flags, "timings": (sub.notes or {}).get("timings")}))
@@ -488,6 +522,10 @@ def main() -> None:
         print(f"  {big['refresh']}")
         phases = (big.get("timings") or {}).items()
         print("  phases of the big run (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases))
+        if big.get("load_cpu") is not None:
+            print(f"  CPU seconds during the load: the loading process {big['load_cpu']:.1f} (its children "
+                  f"{big.get('helper_cpu', 0):.1f}), PostgreSQL {big['server_cpu']:.1f}; during the floor's COPY: "
+                  f"PostgreSQL {sum(FLOOR_SERVER_CPU) / len(FLOOR_SERVER_CPU):.1f}")
         print(f"{f'matching {len(queries)} names × {len(candidates)} terminals (build {build_s:.1f} s)':<58}"
               f"{m_s:>9.2f}")
         print(f"automatic matches: precision {precision:.3f}, recall {recall:.3f}")
@@ -509,7 +547,10 @@ def main() -> None:
                           "match_seconds": round(m_s, 2), "match_precision": round(precision, 4),
                           "match_recall": round(recall, 4), "accepted": big["accepted"], "rejected": big["rejected"],
                           "review": big["review"], "diversion_flags": big.get("diversion_flags"),
-                          "timings": big.get("timings"), "load": round(os.getloadavg()[0], 1)}))
+                          "timings": big.get("timings"), "load_cpu": big.get("load_cpu"),
+                          "server_cpu": big.get("server_cpu"),
+                          "floor_server_cpu": round(sum(FLOOR_SERVER_CPU) / len(FLOOR_SERVER_CPU), 2),
+                          "load": round(os.getloadavg()[0], 1)}))
     finally:
         if not args.keep:
             _admin(f'drop database if exists "{DB_NAME}" with (force)')

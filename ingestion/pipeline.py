@@ -139,7 +139,7 @@ class Load:
     items: dict[tuple, int] = field(default_factory=dict)  # (subject, key kind, key) → open review item id
     total_rows: int | None = None
     laps: Laps = field(default_factory=Laps)  # seconds per phase (kept in the submission's notes)
-    defer_copy: bool = False  # leave each chunk's facts COPY open while the next chunk is read
+    defer_copy: bool = False  # hand each chunk's COPYs to the connection's sender (see ingestion.loading)
 
 
 def load_submission(submission_id: int) -> str:
@@ -193,7 +193,7 @@ def _load_submission(submission_id: int) -> str:
             _throttle()
         load.laps.restart()
         loading.settle()
-        load.laps("write_facts")
+        load.laps("copy_wait")
     except reading.FileRejected as exc:
         loading.settle(abort=True)
         raise SubmissionRejected(exc.code, exc.message) from exc
@@ -521,15 +521,16 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         for i in accepted:
             load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
     lap("prepare_rows")
-    loading.settle()  # the previous chunk's facts COPY, if the server is still at it: that wait is writing facts
-    lap("write_facts")
+    # the COPYs are handed to the connection's sender (``defer_copy``): the server takes them while the next chunk
+    # is read; only a statement here (the review items) waits for the server to have taken the previous ones
     raw_records = _records(raws, rejected + waiting) if (rejected or waiting) and pending_ids is None else None
     if rejected:
         detail = {i: _detail(reasons[i]) for i in rejected}
         loading.copy_rows(RejectedRow.__table__,
                           ("submission_id", "distributor_id", "source_row", "reasons", "detail", "raw"),
                           ((sub.id, sub.distributor_id, int(source_rows[i]), ",".join(dict.fromkeys(reasons[i])),
-                            detail[i], _raw(raw_records, raws, i)) for i in rejected), json_text=("raw",))
+                            detail[i], _raw(raw_records, raws, i)) for i in rejected), json_text=("raw",),
+                          defer=load.defer_copy)
         for i in rejected:
             load.reasons.update(set(reasons[i]))
     if waiting and pending_ids is None:
@@ -544,7 +545,9 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
                 wanted[("product", product_review[i].key_kind, product_review[i].key)] = \
                     (product_review[i], {"code": col["product_code"][i], "name": col["product_name"][i],
                                          "extra": col["specification"][i]})
+        lap("write_rejected_waiting")
         items = _items(load, wanted)
+        lap("review_items")
         rows = []
         for i in waiting:
             c, p = customer_review[i], product_review[i]
@@ -554,9 +557,8 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
                          _raw(raw_records, raws, i), "waiting"))
         loading.copy_rows(PendingRow.__table__, ("submission_id", "distributor_id", "source_row",
                                                  "customer_item_id", "product_item_id", "values", "raw", "status"),
-                          rows, json_text=("values", "raw"))
+                          rows, json_text=("values", "raw"), defer=load.defer_copy)
     lap("write_rejected_waiting")
-    # the facts last: their COPY may stay open while the next chunk is read (the server indexes them meanwhile)
     loading.copy_columns(model.__table__, cols, columns, defer=load.defer_copy)
     lap("write_facts")
     load.counts["accepted"] += len(accepted)

@@ -126,3 +126,59 @@ def test_copy_columns_writes_what_copy_rows_writes(db_session, world, monkeypatc
     assert stored(second.id) == stored(first.id)
     assert [r.lot_no for r in stored(second.id)] == ['L,1 "a"\nb', "", None, "批号Ｘ"]
     assert stored(second.id)[0].unit_price == Decimal("12.3456")
+
+
+def _other_connection(app):
+    """A second connection to the test database, outside the test's transaction."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql")
+    return psycopg.connect(url.render_as_string(hide_password=False))
+
+
+def test_the_caller_goes_on_while_the_server_takes_the_copies(app, db_session, world):
+    """The COPYs handed over run in a thread of the connection: with the server held up (another transaction
+    locks the tables), handing over three COPYs returns at once, the rows land in order once the lock is gone, and
+    a statement waits for them."""
+    import threading
+    import time
+
+    from ingestion.models import RejectedRow
+
+    sub = _submission(db_session, world)
+    db_session.flush()
+    other = _other_connection(app)
+    other.execute("lock table sell_out_fact, rejected_row in share mode")  # COPY needs row exclusive: it waits
+    d, t, p = world["d1"].id, world["t1"].id, world["p1"].id
+    started = time.perf_counter()
+    columns = [list(c) for c in zip(*_rows(sub.id, d, t, p, [1, 2]), strict=True)]
+    loading.copy_columns(SellOutFact.__table__, COLS, columns, defer=True)
+    loading.copy_rows(RejectedRow.__table__, ("submission_id", "distributor_id", "source_row", "reasons", "raw"),
+                      [(sub.id, d, 9, "quantity_zero", '{"数量": "0"}')], json_text=("raw",), defer=True)
+    loading.copy_rows(SellOutFact.__table__, COLS, _rows(sub.id, d, t, p, [3]), defer=True)
+    handed_over = time.perf_counter() - started
+    assert handed_over < 5 and loading._OPEN  # not waiting for the server, which cannot take them yet
+    threading.Timer(1.0, other.commit).start()  # the lock goes in a second
+    waited = time.perf_counter()
+    assert _facts(db_session, sub.id) == 3  # this statement waited for all of them
+    assert time.perf_counter() - waited > 0.5 and not loading._OPEN
+    assert db_session.execute(select(func.count()).select_from(RejectedRow)
+                              .where(RejectedRow.submission_id == sub.id)).scalar() == 1
+    assert [r.quantity for r in db_session.execute(select(SellOutFact.quantity).where(
+        SellOutFact.submission_id == sub.id).order_by(SellOutFact.id)).all()] == [1, 2, 3]  # in order
+    other.close()
+
+
+def test_after_a_copy_fails_the_next_ones_do_not_run(db_session, world):
+    """The first COPY handed over fails (a CHECK): the sender runs nothing after it, and settling raises that
+    error, not a later one."""
+    sub = _submission(db_session, world)
+    d, t, p = world["d1"].id, world["t1"].id, world["p1"].id
+    savepoint = db_session.begin_nested()
+    loading.copy_rows(SellOutFact.__table__, COLS, _rows(sub.id, d, t, p, [1, 0]), defer=True)  # quantity 0
+    loading.copy_rows(SellOutFact.__table__, COLS, _rows(sub.id, d, t, p, [5]), defer=True)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        loading.settle()
+    savepoint.rollback()
+    assert not loading._OPEN
+    assert _facts(db_session, sub.id) == 0
