@@ -137,6 +137,9 @@ class Load:
     reasons: Counter = field(default_factory=Counter)
     flows: Counter = field(default_factory=Counter)  # (to_distributor | None, product, lot | None, day) → qty
     items: dict[tuple, int] = field(default_factory=dict)  # (subject, key kind, key) → open review item id
+    #: (customer code, name, region text) → (terminal, to-distributor, region, review Resolution): each distinct
+    #: customer of the file resolved once, however many chunks it appears in
+    customers: dict[tuple, tuple] = field(default_factory=dict)
     total_rows: int | None = None
     laps: Laps = field(default_factory=Laps)  # seconds per phase (kept in the submission's notes)
     defer_copy: bool = False  # hand each chunk's COPYs to the connection's sender (see ingestion.loading)
@@ -403,9 +406,11 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     if kind == DataKind.INVENTORY.value:
         n["as_of"] = n["as_of"].where(n["as_of"].notna(), load.period_end)
     days = col[date_col] if kind != DataKind.INVENTORY.value else n["as_of"].tolist()
-    for i, d in enumerate(days):
-        if isinstance(d, date) and d is not pd.NaT and not (load.period_start <= d <= load.period_end):
-            reasons[i].append("date_outside_period")
+    dcodes, dvalues = pd.factorize(pd.Series(days, dtype=object), use_na_sentinel=True)  # each date checked once
+    outside = np.array([isinstance(d, date) and d is not pd.NaT and not (load.period_start <= d <= load.period_end)
+                        for d in dvalues] + [False], dtype=bool)  # the last: missing dates (code -1)
+    for i in np.flatnonzero(outside[dcodes]):
+        reasons[i].append("date_outside_period")
     # products: each distinct (code, name, specification) once, then spread over the rows
     pcodes, pkeys, _first = _distinct(n, col, ("product_code", "product_name", "specification"))
     presolved = r.products_for([k for k in pkeys if not (k[0] is None and k[1] is None)])
@@ -424,6 +429,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
             k_unknown[j] = True
     product_ids: list[int | None] = _spread(k_product, pcodes)
     product_review: list[Resolution | None] = _spread(k_review, pcodes)
+    in_review = np.array([res is not None for res in k_review], dtype=bool)[pcodes]
     for i in np.flatnonzero(k_unknown[pcodes]):
         reasons[i].append("unknown_product")
     # units, lots, expiry: each distinct (product, unit, lot, expiry) once
@@ -473,33 +479,34 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     customer_review: list[Resolution | None] = [None] * size
     if kind == DataKind.SELL_OUT.value:
         ccodes, ckeys, _first = _distinct(n, col, ("customer_code", "customer_name", "customer_region"))
-        cresolved = r.customers_for([k for k in ckeys if k[0] or k[1]])
-        k_terminal: list[int | None] = [None] * len(ckeys)
-        k_dist: list[int | None] = [None] * len(ckeys)
-        k_region: list[int | None] = [None] * len(ckeys)
-        k_creview: list[Resolution | None] = [None] * len(ckeys)
-        for j, key in enumerate(ckeys):
-            if not (key[0] or key[1]):
-                continue
-            res = cresolved[key]
-            k_region[j] = r.regions.parse(key[2])
-            if res.target == "terminal":
-                k_terminal[j] = res.id
-                k_region[j] = k_region[j] or r.terminal_regions.get(res.id)
-            elif res.target == "distributor":
-                k_dist[j] = res.id
-            else:
-                k_creview[j] = res
+        known = load.customers
+        new = [k for k in ckeys if k not in known and (k[0] or k[1])]
+        if new:
+            cresolved = r.customers_for(new)
+            for key in new:
+                res = cresolved[key]
+                region = r.regions.parse(key[2])
+                if res.target == "terminal":
+                    known[key] = (res.id, None, region or r.terminal_regions.get(res.id), None)
+                elif res.target == "distributor":
+                    known[key] = (None, res.id, region, None)
+                else:
+                    known[key] = (None, None, region, res)
+        nobody = (None, None, None, None)
+        resolved = [known.get(k, nobody) for k in ckeys] or [nobody]  # (a chunk has rows: never empty)
+        k_terminal, k_dist, k_region, k_creview = (list(c) for c in zip(*resolved, strict=True))
         terminals, to_dists = _spread(k_terminal, ccodes), _spread(k_dist, ccodes)
         regions, customer_review = _spread(k_region, ccodes), _spread(k_creview, ccodes)
+        in_review |= np.array([res is not None for res in k_creview], dtype=bool)[ccodes]
     elif kind == DataKind.PURCHASE.value:
         for i, (code, name) in enumerate(zip(col["supplier_code"], col["supplier_name"], strict=True)):
             suppliers[i] = r.supplier_for(code, name)
 
     lap("customers")
-    rejected = [i for i in range(size) if reasons[i]]
-    waiting = [i for i in range(size) if not reasons[i] and (customer_review[i] or product_review[i])]
-    accepted = [i for i in range(size) if not reasons[i] and not (customer_review[i] or product_review[i])]
+    has_reason = np.fromiter(map(bool, reasons), dtype=bool, count=size)
+    rejected = np.flatnonzero(has_reason).tolist()
+    waiting = np.flatnonzero(~has_reason & in_review).tolist()
+    accepted = np.flatnonzero(~has_reason & ~in_review).tolist()
     sub = load.sub
     model, cols = FACTS[kind]
     prices, amounts = col["unit_price"], col["amount"]
@@ -586,16 +593,13 @@ def _distinct(n: pd.DataFrame, col: _Columns, fields: tuple[str, ...], within: n
     codes, uniques = pd.factorize(combined)
     first = np.full(len(uniques), len(codes), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
-    columns = [col[f] for f in fields]
-    return codes, [tuple(c[i] for c in columns) for i in first.tolist()], first
+    rows = first.tolist()
+    return codes, list(zip(*([c[i] for i in rows] for c in (col[f] for f in fields)), strict=True)), first
 
 
 def _spread(values: list, codes: np.ndarray) -> list:
     """Per row, the value of its combination (``values`` indexed by ``codes``)."""
-    table = np.empty(len(values), dtype=object)
-    for j, v in enumerate(values):
-        table[j] = v
-    return table[codes].tolist()
+    return np.fromiter(values, dtype=object, count=len(values))[codes].tolist()
 
 
 def _expiry_differs(reported, ours: date) -> bool:
