@@ -112,7 +112,8 @@ def _before_reset(dbapi_connection, record, reset_state):
         _end(id(getattr(dbapi_connection, "driver_connection", dbapi_connection)), abort=True)
 
 
-def _is_postgresql() -> bool:
+def is_postgresql() -> bool:
+    """Whether the session's database is PostgreSQL (COPY) rather than SQLite (executemany)."""
     return db.session.get_bind().dialect.name == "postgresql"
 
 
@@ -122,7 +123,7 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
     JSON columns hold Python values (``json_columns``) or JSON text already encoded (``json_text``). ``defer``:
     hand the COPY to the connection's sender (see the module docstring)."""
     db.session.flush()
-    if _is_postgresql():
+    if is_postgresql():
         json_idx = [columns.index(c) for c in json_columns]
 
         def encoded(row):
@@ -173,7 +174,7 @@ def copy_columns(table, columns: Sequence[str], values: Sequence[Sequence], defe
     by pyarrow's C writer (NULL unquoted and empty, text quoted): about a tenth of the client time of formatting
     row by row. A column Arrow cannot type goes row by row instead."""
     n = len(values[0]) if values else 0
-    if not n or not _is_postgresql():
+    if not n or not is_postgresql():
         return copy_rows(table, columns, zip(*values, strict=True), defer=defer)
     db.session.flush()
     if defer:
@@ -240,7 +241,7 @@ def among(column, values):
     """``column IN values`` for a long list of values: on PostgreSQL ``= ANY(array)``, one parameter (an ``IN`` of
     thousands of parameters costs seconds to render and parse)."""
     values = list(values)
-    if _is_postgresql():
+    if is_postgresql():
         from sqlalchemy import any_, bindparam
         from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -251,7 +252,7 @@ def among(column, values):
 def advisory_lock(*key: object) -> None:
     """Serialise loads of one (distributor, kind) across processes until the transaction ends (PostgreSQL; SQLite
     has a single writer anyway)."""
-    if _is_postgresql():
+    if is_postgresql():
         from sqlalchemy import text
 
         db.session.execute(text("select pg_advisory_xact_lock(hashtextextended(:k, 0))"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -512,21 +513,26 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
     prices, amounts = col["unit_price"], col["amount"]
     source_rows = n[ROW].tolist()
 
-    def pick(values, convert=None):  # one fact column: the accepted rows' values
-        return [values[i] for i in accepted] if convert is None else [convert(values[i]) for i in accepted]
+    take = operator.itemgetter(*accepted) if len(accepted) > 1 else None
 
+    def pick(values, convert=None):  # one fact column: the accepted rows' values
+        picked = take(values) if take else [values[i] for i in accepted]
+        return picked if convert is None else [convert(v) for v in picked]
+
+    quantities = pick(base_qty)
     head = ([sub.id] * len(accepted), [sub.distributor_id] * len(accepted), pick(source_rows, int), pick(days))
-    tail = (pick(product_ids), pick(lot_ids), pick(lot_nos), pick(expiries, _date_or_none), pick(base_qty))
-    money = (pick(prices, _dec), pick(amounts, _dec))
+    tail = (pick(product_ids), pick(lot_ids), pick(lot_nos), pick(expiries, _date_or_none), quantities)
+    money_cell = _money_text if loading.is_postgresql() else _dec  # COPY takes text; SQLite's executemany Decimals
+    money = (pick(prices, money_cell), pick(amounts, money_cell))
     if kind == DataKind.SELL_OUT.value:
         columns = (*head, pick(terminals), pick(to_dists), pick(regions), *tail, *money)
     elif kind == DataKind.PURCHASE.value:
         columns = (*head, pick(suppliers), *tail, *money)
     else:
         columns = (*head, *tail)
-    if kind == DataKind.SELL_OUT.value:
-        for i in accepted:
-            load.flows[to_dists[i], product_ids[i], lot_ids[i], days[i]] += base_qty[i]
+    if kind == DataKind.SELL_OUT.value and accepted:
+        _add_flows(load, np.asarray(accepted, dtype=np.int64), np.asarray(quantities, dtype=np.int64),
+                   (ucodes, ccodes, dcodes), (to_dists, product_ids, lot_ids, days))
     lap("prepare_rows")
     # the COPYs are handed to the connection's sender (``defer_copy``): the server takes them while the next chunk
     # is read; only a statement here (the review items) waits for the server to have taken the previous ones
@@ -597,6 +603,24 @@ def _distinct(n: pd.DataFrame, col: _Columns, fields: tuple[str, ...], within: n
     return codes, list(zip(*([c[i] for i in rows] for c in (col[f] for f in fields)), strict=True)), first
 
 
+def _add_flows(load: Load, rows: np.ndarray, quantities: np.ndarray, codes: tuple[np.ndarray, ...],
+               values: tuple[list, ...]) -> None:
+    """Add the accepted ``rows``' quantities to ``load.flows`` by (to-distributor, product, lot, day), summed per
+    group of rows with the same unit/lot, customer and date codes (all rows of a group have the same key: the first
+    one's values are taken) instead of row by row."""
+    group = np.zeros(len(rows), dtype=np.int64)
+    for c in codes:
+        c = c[rows].astype(np.int64) + 1  # -1 (missing) → 0
+        group = group * (int(c.max(initial=0)) + 1) + c
+    gcodes, uniques = pd.factorize(group)
+    sums = np.zeros(len(uniques), dtype=np.int64)
+    np.add.at(sums, gcodes, quantities)
+    first = np.full(len(uniques), len(rows), dtype=np.int64)
+    np.minimum.at(first, gcodes, np.arange(len(rows), dtype=np.int64))
+    for total, i in zip(sums.tolist(), rows[first].tolist(), strict=True):
+        load.flows[tuple(v[i] for v in values)] += total
+
+
 def _spread(values: list, codes: np.ndarray) -> list:
     """Per row, the value of its combination (``values`` indexed by ``codes``)."""
     return np.fromiter(values, dtype=object, count=len(values))[codes].tolist()
@@ -613,7 +637,7 @@ def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, str]:
     """The raw cells of just these rows as JSON objects of text (None when empty), converted column by column
     (converting a whole chunk to dicts costs seconds, and so does iterating Arrow-backed cells one by one)."""
     part = raws.iloc[rows]
-    cells = {j: [_cell_text(v) for v in part.iloc[:, j].astype(object).tolist()] for j in range(part.shape[1])}
+    cells = {j: _texts(part.iloc[:, j]) for j in range(part.shape[1])}
     frame = pd.DataFrame(cells)
     frame.columns = list(part.columns)
     return dict(zip(rows, _json_lines(frame), strict=True))
@@ -647,6 +671,14 @@ def _raw(records, raws: pd.DataFrame, i: int) -> str:
     return json.dumps({k: _cell_text(v) for k, v in raws.iloc[i].to_dict().items()}, ensure_ascii=False)
 
 
+def _texts(series: pd.Series) -> list:
+    """:func:`_cell_text` of a column's cells; a column of text and empty cells only (nearly always) by pandas in C."""
+    values = series.astype(object).where(series.notna(), None).tolist()
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values
+    return [_cell_text(v) for v in values]
+
+
 def _cell_text(v) -> str | None:
     """A raw cell as kept with a rejected or waiting row: its text, None when empty."""
     return None if v is None or (isinstance(v, float) and v != v) else str(v)
@@ -658,6 +690,11 @@ def _detail(codes: list[str]) -> str:
 
 def _dec(value):
     return value if isinstance(value, Decimal) else None
+
+
+def _money_text(value) -> str | None:
+    """A fact's money cell as COPY takes it: a Decimal's exact text, None for anything else."""
+    return str(value) if isinstance(value, Decimal) else None
 
 
 def _date_or_none(value):

@@ -110,3 +110,21 @@ def test_duplicate_lines_are_found_across_chunks(db_session, world, ingest, app,
     got = dict(db_session.execute(select(RejectedRow.source_row, RejectedRow.reasons)
                                   .where(RejectedRow.submission_id == sub.id)).all())
     assert got == {14: "duplicate_line", 15: "duplicate_line", 17: "duplicate_line"}  # data row k is line k + 1
+
+
+def test_lines_of_one_lot_and_day_are_posted_as_one_movement(db_session, world, ingest):
+    """Lines that differ in customer, unit and how the expiry is written but not in lot and day are summed into one
+    sell-out movement; a transfer to a tier-2 distributor the same day stays a movement of its own."""
+    rows = [sale(qty=10), sale(customer="浙江大学医学院附属第二医院", qty=1, unit="件"),
+            sale(qty=5, expiry="2027-08"), sale(customer="杭州下城二级医药有限公司", qty=7),
+            sale(day="2026-05-11", qty=3)]
+    sub = ingest(csv_bytes(rows))
+    assert sub.status == "loaded", (sub.error_code, sub.error_message)
+    assert (sub.rows_accepted, sub.rows_rejected, sub.rows_review) == (5, 0, 0)
+    moves = db_session.execute(select(StockMovement.kind, StockMovement.quantity, StockMovement.business_date,
+                                      StockMovement.to_distributor_id)
+                               .where(StockMovement.reference == f"ING-{sub.id}")).all()
+    sold = sorted((m.quantity, m.business_date) for m in moves if m.kind == "sell_out")
+    assert sold == [(3, date(2026, 5, 11)), (115, date(2026, 5, 10))]  # 10 + 1 件 × 100 + 5
+    assert [(m.quantity, m.to_distributor_id) for m in moves if m.kind != "sell_out"] == [(7, world["d2"].id)]
+    assert _balance(db_session, world["loc"]["ING-D1"], world["lots"]["L1"]) == 500 - 115 - 3 - 7
