@@ -75,6 +75,20 @@ waiting rows: ~17 s) is the rest. Later in the session the host slowed (the same
 in the load's transaction (414b25d^) 69.22 s, floor 22.76 s (26.08 / 19.43), ratio 3.04, listeners 20.1 s; with
 the refresh queued and done after the commit (414b25d) the load took 50.75 s, floor 22.56 s (24.29 / 20.83),
 ratio 2.25, listeners 0.5 s, and the refresh it queued 17.72 s after it (load + refresh ÷ floor: 3.04).
+
+2026-12-02, stop 16, the same kind of machine (AMD EPYC, 2 cores, load ~1), ``--small 0``. The bench now also
+prints CPU seconds: of the loading process and of PostgreSQL's processes during the load, and of PostgreSQL during
+the floor's COPY. On the code before (8240f7b) the load used 34.5 CPU s here and PostgreSQL 23.0, but it took
+46.8 s: for about 12 s each side waited for the other. A profile put 10.2 s of the load in psycopg's COPY finish
+(the facts COPY left open, then the waiting rows' COPY run in place). Since then (9dd40b4, fd9867f, bb892b3):
+the COPYs go to a sender thread of the connection (``ingestion.loading``), so the caller waits only when a
+statement needs the connection. Each distinct customer is resolved once per load, and fewer passes are made
+row by row. The host's speed drifted by up to 30 % from run to run (the same floor COPY took 17.5-30.2 s), so
+the code before and after was run in alternation, and ratios are only compared within one run. Before, 3 runs:
+ratios 2.46, 2.29, 2.40. After, 5 runs: 1.71, 1.80, 2.19, 1.80, 2.14. For example, one after-run: 41.45 s
+against a floor of 23.09 s; phases read 2.8, normalise 8.4, products 1.5, customers 11.8, preparing rows 2.7,
+rejected and waiting rows 4.4, review items (waiting for the sender included) 1.4, facts 1.4, last wait 0.9,
+stock 1.4; loading process 34.9 CPU s, PostgreSQL 25.2; peak RSS 746 MB.
 """
 
 from __future__ import annotations

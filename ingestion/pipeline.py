@@ -499,6 +499,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         terminals, to_dists = _spread(k_terminal, ccodes), _spread(k_dist, ccodes)
         regions, customer_review = _spread(k_region, ccodes), _spread(k_creview, ccodes)
         in_review |= np.array([res is not None for res in k_creview], dtype=bool)[ccodes]
+        to_codes = pd.factorize(pd.Series(k_dist, dtype=object), use_na_sentinel=True)[0][ccodes]  # per row
     elif kind == DataKind.PURCHASE.value:
         for i, (code, name) in enumerate(zip(col["supplier_code"], col["supplier_name"], strict=True)):
             suppliers[i] = r.supplier_for(code, name)
@@ -532,7 +533,7 @@ def process_rows(load: Load, n: pd.DataFrame, raws: pd.DataFrame, dup: np.ndarra
         columns = (*head, *tail)
     if kind == DataKind.SELL_OUT.value and accepted:
         _add_flows(load, np.asarray(accepted, dtype=np.int64), np.asarray(quantities, dtype=np.int64),
-                   (ucodes, ccodes, dcodes), (to_dists, product_ids, lot_ids, days))
+                   (ucodes, to_codes, dcodes), (to_dists, product_ids, lot_ids, days))
     lap("prepare_rows")
     # the COPYs are handed to the connection's sender (``defer_copy``): the server takes them while the next chunk
     # is read; only a statement here (the review items) waits for the server to have taken the previous ones
@@ -606,8 +607,8 @@ def _distinct(n: pd.DataFrame, col: _Columns, fields: tuple[str, ...], within: n
 def _add_flows(load: Load, rows: np.ndarray, quantities: np.ndarray, codes: tuple[np.ndarray, ...],
                values: tuple[list, ...]) -> None:
     """Add the accepted ``rows``' quantities to ``load.flows`` by (to-distributor, product, lot, day), summed per
-    group of rows with the same unit/lot, customer and date codes (all rows of a group have the same key: the first
-    one's values are taken) instead of row by row."""
+    group of rows with the same product/unit/lot, to-distributor and date codes (all rows of a group have the same
+    key: the first one's values are taken) instead of row by row."""
     group = np.zeros(len(rows), dtype=np.int64)
     for c in codes:
         c = c[rows].astype(np.int64) + 1  # -1 (missing) → 0
