@@ -88,7 +88,10 @@ the code before and after was run in alternation, and ratios are only compared w
 ratios 2.46, 2.29, 2.40. After, 5 runs: 1.71, 1.80, 2.19, 1.80, 2.14. For example, one after-run: 41.45 s
 against a floor of 23.09 s; phases read 2.8, normalise 8.4, products 1.5, customers 11.8, preparing rows 2.7,
 rejected and waiting rows 4.4, review items (waiting for the sender included) 1.4, facts 1.4, last wait 0.9,
-stock 1.4; loading process 34.9 CPU s, PostgreSQL 25.2; peak RSS 746 MB.
+stock 1.4; loading process 34.9 CPU s, PostgreSQL 25.2; peak RSS 746 MB. The final code (831deec), one run with
+a steady floor: 45.31 s against 20.20 s (20.32 / 20.09), ratio 2.24, loading process 39.1 CPU s, PostgreSQL 28.9,
+737 MB. The ratios under 2 all came with slow floors (23-27 s); against floors of about 20 s it is 2.24 after and
+2.46 before, so on a steady host the load is still a little over twice its floor.
 """
 
 from __future__ import annotations
