@@ -268,7 +268,12 @@ class Resolver:
             if self._index is None:
                 self._index, regions = terminal_index()
                 self.terminal_regions = {**regions, **self.terminal_regions}
-            for (code, name, region), result in zip(pending, self._index.match_many(queries), strict=True):
+            # a query is the name and the parsed region: keys that differ only in how the region is written
+            # (浙江省杭州市 / 杭州市) are matched once
+            distinct = {(q.name, q.code, q.region_id): q for q in queries}
+            found = dict(zip(distinct, self._index.match_many(list(distinct.values())), strict=True))
+            results = [found[q.name, q.code, q.region_id] for q in queries]
+            for (code, name, region), result in zip(pending, results, strict=True):
                 key_kind, key = ("code", code) if code else ("name", matching.normalise_name(name))
                 cands = tuple((tid, score) for tid, score in result.candidates)
                 self._customers[code, name, region] = Resolution("terminal" if result.terminal_id else None,
