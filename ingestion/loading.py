@@ -52,11 +52,6 @@ class _Sender:
                 except BaseException as exc:  # noqa: BLE001 - handed to the owner when it drains the sender
                     self.error = exc
 
-    def put(self, statement: str, data) -> None:
-        if self.error is not None:
-            raise self.error
-        self.jobs.put((statement, data))
-
     def close(self, abort: bool) -> BaseException | None:
         """Wait for the COPYs handed over (``abort``: run none that has not started) and stop the thread; returns
         the error of the first COPY that failed, if any."""
@@ -133,22 +128,17 @@ def copy_rows(table, columns: Sequence[str], rows: Iterable[Sequence], json_colu
                     row[i] = json.dumps(row[i], ensure_ascii=False, default=str)
             return row
 
-        if defer:
-            rows = [encoded(row) for row in rows]
-            if not rows:
-                return 0
-            if _hand_over(table, columns, list(zip(*rows, strict=True))):
-                return len(rows)
-        count = 0
+        rows = [encoded(row) for row in rows]
+        if defer and rows and _hand_over(table, columns, list(zip(*rows, strict=True))):
+            return len(rows)
 
         def send(copy) -> None:
-            nonlocal count
             for row in rows:
-                copy.write_row(encoded(row) if not defer else row)
-                count += 1
+                copy.write_row(row)
 
-        _copy(table, columns, "", send)
-        return count
+        if rows:
+            _copy(table, columns, "", send)
+        return len(rows)
     count = 0
     text_idx = [columns.index(c) for c in json_text]  # SQLAlchemy's JSON type encodes: decode the text first
     batch: list[dict] = []
@@ -215,7 +205,7 @@ def _hand_over(table, columns: Sequence[str], values: Sequence[Sequence]) -> boo
         _end(id(raw))  # raises the earlier COPY's error
     if sender is None:
         sender = _OPEN[id(raw)] = _Sender(raw)
-    sender.put(_statement(table, columns, " WITH (FORMAT csv)"), data)
+    sender.jobs.put((_statement(table, columns, " WITH (FORMAT csv)"), data))  # skipped if it failed meanwhile
     return True
 
 
