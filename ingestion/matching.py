@@ -249,6 +249,10 @@ RARE_BIGRAM = 300
 BLOCK_SIZE = 60
 #: Queries of a region with at most this many terminals are scored against all of them in one batch.
 DIRECT_REGION = 5_000
+#: A batch of at least this many pairs is scored on all cores; a smaller one on the calling thread (starting
+#: rapidfuzz's threads costs about 0.2 ms a call, more than scoring 20,000 pairs, and during a load the other
+#: core is PostgreSQL's).
+THREADED_PAIRS = 250_000
 
 #: Words that do not identify a terminal: a difference (or a typo) inside them is no reason to doubt a match.
 #: Everything else — place and brand names, ordinals and numbers, branch names, kinds of institution (中医, 妇幼,
@@ -416,10 +420,11 @@ class TerminalIndex:
                 if choices is None:  # built once per region, not once per region and chunk of a file
                     choices = self._region_choices.setdefault(
                         region, ([self.keys[i] for i in members], [self.cores[i] for i in members]))
+                workers = -1 if len(items) * len(members) >= THREADED_PAIRS else 1
                 keys = process.cdist([c.key for _, c in items], choices[0], scorer=fuzz.ratio, dtype=np.float32,
-                                     workers=-1)
+                                     workers=workers)
                 cores = process.cdist([c.core for _, c in items], choices[1], scorer=fuzz.ratio,
-                                      dtype=np.float32, workers=-1)
+                                      dtype=np.float32, workers=workers)
                 for row, (q, ctx) in enumerate(items):
                     done[q] = self._decide(ctx, block, keys[row], cores[row])
             else:

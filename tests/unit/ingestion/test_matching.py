@@ -168,6 +168,21 @@ def test_precision_on_the_labelled_generator():
     assert sum(v[0] for v in negatives.values()) > 500 and sum(v[2] for v in negatives.values()) <= 3
 
 
+def test_scoring_on_one_thread_or_all_cores_gives_the_same_results(monkeypatch):
+    terminals = m.generate_terminals(3000, seed=7)
+    queries = [lq.query for lq in m.generate_queries(terminals, 1500, seed=9)]
+    index = TerminalIndex(terminals, region_names=m.region_names(m.DEFAULT_PLACES))
+    monkeypatch.setattr(m, "THREADED_PAIRS", 0)  # every region batch on rapidfuzz's threads
+    threaded = index.match_many(queries)
+    monkeypatch.setattr(m, "THREADED_PAIRS", 10**12)  # every one on the calling thread
+    index._region_choices.clear()
+    single = index.match_many(queries)
+    batched = [r for q, r in zip(queries, single, strict=True) if q.region_id is not None and r.method != "normalised"]
+    assert len(batched) > 100 and sum(r.method == "fuzzy" for r in batched) > 20  # the region batches ran
+    assert [(r.terminal_id, r.score, r.method, r.candidates) for r in threaded] == \
+        [(r.terminal_id, r.score, r.method, r.candidates) for r in single]
+
+
 def test_the_generator_is_deterministic_and_realistic():
     a, b = m.generate_terminals(200, seed=3), m.generate_terminals(200, seed=3)
     assert a == b and len({m.normalise_name(t.name) for t in a}) == 200
