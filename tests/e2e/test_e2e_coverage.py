@@ -1,6 +1,7 @@
 """Coverage in the browser: the dashboard's numbers with their definitions, drilling down from the provinces to the
 target terminals without the product, and the distributor 360° page (staff and the distributor itself). The seed's
-coverage data is in conftest._seed_coverage: two target terminals, one of which bought P001 in May 2026."""
+coverage data is in conftest._seed_coverage: two target terminals, one of which bought P001 from distributor A in
+May 2026 (test_e2e_ingestion uploads another distributor's May file, in which the other terminal buys P001)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def test_dashboard_drills_down_to_the_terminals_without_the_product(e2e, new_pag
     login(page, e2e.base_url, seed.manager)
     page.goto(f"{e2e.base_url}/distribution/coverage/")
     page.fill("#f-product", seed.products[0])
+    page.fill("#f-distributor", seed.dist_a)  # A's sell-out only: other tests load other distributors' files
     assert _go(page, "#apply-filters") == 200
     assert page.locator("#kpi-listing_rate .kpi-value").inner_text() == "50.0%"
     hint = page.locator("#kpi-listing_rate span[title]").get_attribute("title")
