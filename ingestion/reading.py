@@ -312,14 +312,18 @@ def _guess_legacy(path: Path, offset: int) -> str | None:
     return name
 
 
-_UTF8_TEXT_LINE = re.compile(r"^[^\n\ufffd]*[\u4e00-\u9fff]{2}[^\n\ufffd]*$", re.M)
+_CJK_PAIR = re.compile(r"[\u4e00-\u9fff]{2}")
+#: Two adjacent characters of U+4E00-U+9FFF in UTF-8 (a slight superset): what such a line's bytes must contain.
+_UTF8_CJK_PAIR = re.compile(rb"[\xe4-\xe9][\x80-\xbf]{2}[\xe4-\xe9][\x80-\xbf]{2}")
 
 
 def _first_utf8_text_line(path: Path, until_line: int | None = None) -> int | None:
     """The first line (before ``until_line``) that is entirely valid UTF-8 and holds Chinese text, or None.
 
     In GBK text a whole line that happens to be valid UTF-8 with two adjacent CJK characters is very unlikely, so
-    such a line is UTF-8 text: in a GBK file it means mixed encodings."""
+    such a line is UTF-8 text: in a GBK file it means mixed encodings. The bytes are searched for what such a
+    line must contain, and only the lines found are decoded (decoding the whole file and searching the text cost
+    three times as much)."""
     line_base = 1
     tail = b""
     with path.open("rb") as fh:
@@ -334,12 +338,19 @@ def _first_utf8_text_line(path: Path, until_line: int | None = None) -> int | No
                     tail = data
                     continue
             chunk, tail = data[:cut], data[cut:]
-            if not chunk.isascii():
-                text = chunk.decode("utf-8", "replace")
-                m = _UTF8_TEXT_LINE.search(text)
-                if m:
-                    found = line_base + text.count("\n", 0, m.start())
+            pos = 0
+            while (m := _UTF8_CJK_PAIR.search(chunk, pos)) is not None:
+                start = chunk.rfind(b"\n", 0, m.start()) + 1
+                end = chunk.find(b"\n", m.end())
+                end = len(chunk) if end < 0 else end
+                try:
+                    line = chunk[start:end].decode("utf-8")
+                except UnicodeDecodeError:
+                    line = ""
+                if "\ufffd" not in line and _CJK_PAIR.search(line):
+                    found = line_base + chunk.count(b"\n", 0, start)
                     return found if until_line is None or found < until_line else None
+                pos = end + 1
             line_base += chunk.count(b"\n")
             if not block or (until_line is not None and line_base >= until_line):
                 return None

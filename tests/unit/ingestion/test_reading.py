@@ -142,6 +142,11 @@ def test_mixed_encodings_name_the_line(tmp_path):
     gbk_then_utf8 = (f"{HEADER}\n{ROW}\n{ROW}\n").encode("gbk") + f"{ROW.replace('广州', '深圳')}\n".encode()
     err = rejected(write(tmp_path, "b.csv", gbk_then_utf8))
     assert (err.code, err.params["line"], err.params["expected"]) == ("mixed_encoding", 4, "GBK")
+    many = 30_000  # over a megabyte of GBK lines: the UTF-8 line lies in a later block of the scan
+    big = (f"{HEADER}\n" + f"{ROW}\n" * many).encode("gbk") + f"{ROW.replace('广州', '深圳')}\n".encode()
+    assert len(big) > 1 << 20
+    err = rejected(write(tmp_path, "c.csv", big + f"{ROW}\n".encode("gbk")))
+    assert (err.code, err.params["line"], err.params["expected"]) == ("mixed_encoding", many + 2, "GBK")
 
 
 def test_undecodable_bytes_name_the_line(tmp_path):
