@@ -646,7 +646,9 @@ def _records(raws: pd.DataFrame, rows: list[int]) -> dict[int, str]:
 
 class _Columns(dict):
     """A normalised chunk's columns as plain lists, missing values as None (pandas' NaN is truthy and never equal to
-    itself; iterating an Arrow-backed column element by element is slow)."""
+    itself; iterating an Arrow-backed column element by element is slow). An object column is taken as it is:
+    :func:`ingestion.cleaning.normalise_chunk` and :func:`frame_from_values` leave None (NaT in a date column) in
+    its missing cells, never NaN."""
 
     def __init__(self, n: pd.DataFrame):
         super().__init__()
@@ -657,7 +659,10 @@ class _Columns(dict):
             value = [None] * self.size
         else:
             series = self.n[key]
-            value = series.astype(object).where(series.notna(), None).tolist()
+            if series.dtype == object:  # missing cells are already None (NaT for dates): see frame_from_values
+                value = series.tolist()
+            else:
+                value = series.astype(object).where(series.notna(), None).tolist()
             value = [None if v is pd.NaT else v for v in value] if key in _DATE_COLUMNS else value
         self[key] = value
         return value
@@ -764,7 +769,10 @@ def frame_from_values(values: list[dict]) -> pd.DataFrame:
         if k not in frame.columns:
             frame[k] = None
     frame["quantity"] = pd.array([None if q is None else int(q) for q in frame["quantity"]], dtype="Int64")
-    return frame.astype({k: object for k in _JSON_FIELDS if k != "quantity"})
+    frame = frame.astype({k: object for k in _JSON_FIELDS if k != "quantity"})
+    text = [k for k in _JSON_FIELDS if k != "quantity"]  # as normalise_chunk makes them: None where missing, never NaN
+    frame[text] = frame[text].where(frame[text].notna(), None)
+    return frame
 
 
 def _items(load: Load, wanted: dict[tuple, tuple[Resolution, dict]]) -> dict[tuple, int]:

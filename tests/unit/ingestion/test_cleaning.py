@@ -166,6 +166,24 @@ def test_money_columns_hold_only_decimals_or_none():
     assert out["quantity"].dtype == "Int64"
 
 
+def test_object_columns_leave_none_in_missing_cells_never_nan():
+    """ingestion.pipeline._Columns takes object columns as they are: a NaN there would be a truthy customer name."""
+    from ingestion.pipeline import frame_from_values
+
+    rows = [GOOD, {k: "" for k in GOOD}, {**GOOD, "客户": None, "批号": None, "单价": None, "效期": None}]
+    out = normalise_chunk(chunk(rows), COLUMNS, "sell_out")
+    back = frame_from_values([{"business_date": "2026-05-01", "customer_name": "甲医院", "quantity": 3},
+                              {"customer_code": "C1", "quantity": 4, "lot_no": None}])
+    for frame in (out, back):
+        for name in frame.columns:
+            if frame[name].dtype == object and name != "problems":
+                cells = frame[name].tolist()
+                assert not any(isinstance(v, float) for v in cells), (name, cells)
+                assert all(v is None or v is pd.NaT or not pd.isna(v) for v in cells), (name, cells)  # no NA
+    assert out.loc[1, "customer_name"] is None and back.loc[1, "customer_name"] is None
+    assert back.loc[0, "customer_code"] is None and out.loc[2, "expires_on"] is pd.NaT
+
+
 def test_inventory_and_formula_and_extra_cells():
     columns = {"product_code": "编码", "quantity": "数量", "lot_no": "批号"}
     df = chunk([{"编码": "P1", "数量": "5", "批号": "A"}, {"编码": "P1", "数量": "-1", "批号": "A"},
