@@ -352,6 +352,8 @@ class TerminalIndex:
             for g in _bigrams(key) | _bigrams(core):
                 self._postings[g].append(i)
         self._postings_np = {g: np.asarray(p, dtype=np.int32) for g, p in self._postings.items()}
+        self._keys_np = np.array(self.keys, dtype=object)  # a block's names by fancy indexing, not a list loop
+        self._cores_np = np.array(self.cores, dtype=object)
         del self._postings
         self._region_of = np.full((3, len(self.terminals)), -1, dtype=np.int64)  # county, city, province ids
         for i, t in enumerate(self.terminals):
@@ -522,8 +524,8 @@ class TerminalIndex:
         block = self._block(ctx)
         if not len(block):
             return MatchResult(None, 0.0, None, [])
-        keys = process.cdist([ctx.key], [self.keys[i] for i in block], scorer=fuzz.ratio, dtype=np.float32)[0]
-        cores = process.cdist([ctx.core], [self.cores[i] for i in block], scorer=fuzz.ratio, dtype=np.float32)[0]
+        keys = process.cdist([ctx.key], self._keys_np[block].tolist(), scorer=fuzz.ratio, dtype=np.float32)[0]
+        cores = process.cdist([ctx.core], self._cores_np[block].tolist(), scorer=fuzz.ratio, dtype=np.float32)[0]
         return self._decide(ctx, block, keys, cores)
 
     def _decide(self, ctx: _Context, block: np.ndarray, keys: np.ndarray, cores: np.ndarray | None) -> MatchResult:
@@ -550,9 +552,10 @@ class TerminalIndex:
         return MatchResult(None, round(best, 1), None, candidates)
 
 
-def _subsets(places: frozenset[str]) -> list[frozenset[str]]:
+@functools.lru_cache(maxsize=4096)
+def _subsets(places: frozenset[str]) -> tuple[frozenset[str], ...]:
     items = sorted(places)[:4]
-    return [frozenset(c) for n in range(len(items) + 1) for c in itertools.combinations(items, n)]
+    return tuple(frozenset(c) for n in range(len(items) + 1) for c in itertools.combinations(items, n))
 
 
 @dataclass
