@@ -918,7 +918,7 @@ def post_stock(load: Load, previous: Submission | None) -> None:
                                             lot_id, qty, day, dest.get(to_dist)))
     result = inventory.post_reported_flows(
         posting_reference(sub.id), flows, replaces=posting_reference(previous.id) if previous else None,
-        note=_("Reported %(kind)s, submission %(id)d", kind=kind_label(sub.kind), id=sub.id))
+        note=_("Reported %(kind)s, submission %(id)d", kind=kind_label(sub.kind), id=sub.id), write=loading.copy_rows)
     if result.shortfalls:
         loading.copy_rows(StockShortfall.__table__, ("submission_id", "distributor_id", "location_id", "product_id",
                                                      "lot_id", "requested", "posted", "reason"),

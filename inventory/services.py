@@ -8,6 +8,7 @@ user's language.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -258,8 +259,8 @@ class FlowPosting:
     shortfalls: list[Shortfall] | None = None
 
 
-def post_reported_flows(reference: str, flows, *, replaces: str | None = None, note: str | None = None
-                        ) -> FlowPosting:
+def post_reported_flows(reference: str, flows, *, replaces: str | None = None, note: str | None = None,
+                        write: Callable | None = None) -> FlowPosting:
     """Post reported sell-out and transfers set-based, in one pass over the balances they touch.
 
     ``reference`` names the report (every movement written carries it). With ``replaces`` (the reference of the
@@ -269,7 +270,8 @@ def post_reported_flows(reference: str, flows, *, replaces: str | None = None, n
     does, and each is updated once by its net change, so a replacement that sells the same stock again needs no
     more stock than the difference. Stock never goes below zero: what a location cannot give (a lot it does not
     hold, more than it holds) is not posted and comes back as :class:`Shortfall` lines; the caller records them.
-    Adds and flushes; returns what was written.
+    Adds and flushes; returns what was written. ``write(table, columns, rows)``, when given, appends the movements
+    (tuples in ``columns`` order) in the caller's bulk way (the load's COPY); by default one executemany.
     """
     result = FlowPosting(shortfalls=[])
     flows = [f for f in flows if f.quantity != 0]
@@ -328,7 +330,7 @@ def post_reported_flows(reference: str, flows, *, replaces: str | None = None, n
             held = any(stock.get((f.location_id, lot_id)) is not None for lot_id in candidates)
             result.shortfalls.append(Shortfall(f.location_id, f.product_id, f.lot_id, f.quantity,
                                                f.quantity - left, "short" if held else "no_stock"))
-    _write_flows(rows, stock)
+    _write_flows(rows, stock, write)
     result.movements = len(rows) - result.reversals
     result.quantity = sum(r["quantity"] for r in rows if r["reverses_id"] is None)
     return result
@@ -389,10 +391,15 @@ def _fefo_order(stock, lots, location_id: int, product_id: int) -> list[int]:
     return sorted(held, key=lambda lot_id: (lots[lot_id][1], lots[lot_id][2]))
 
 
-def _write_flows(rows: list[dict], stock: dict) -> None:
+def _write_flows(rows: list[dict], stock: dict, write: Callable | None = None) -> None:
     if not rows:
         return
-    db.session.execute(insert(StockMovement.__table__), rows)  # Core executemany: no ORM objects per row
+    if write is None:
+        db.session.execute(insert(StockMovement.__table__), rows)  # Core executemany: no ORM objects per row
+    else:  # a COPY sets no column defaults: the posting's moment is given
+        at = utcnow()
+        columns = ("at", *rows[0])
+        write(StockMovement.__table__, columns, [(at, *r.values()) for r in rows])
     touched = {(r["from_location_id"], r["lot_id"]) for r in rows if r["from_location_id"]}
     touched |= {(r["to_location_id"], r["lot_id"]) for r in rows if r["to_location_id"]}
     if any(stock[key] < 0 for key in touched):  # cannot happen (every take is capped); the constraint backs it
