@@ -92,6 +92,18 @@ stock 1.4; loading process 34.9 CPU s, PostgreSQL 25.2; peak RSS 746 MB. The fin
 a steady floor: 45.31 s against 20.20 s (20.32 / 20.09), ratio 2.24, loading process 39.1 CPU s, PostgreSQL 28.9,
 737 MB. The ratios under 2 all came with slow floors (23-27 s); against floors of about 20 s it is 2.24 after and
 2.46 before, so on a steady host the load is still a little over twice its floor.
+
+2026-12-02, stop 17, the same kind of machine (AMD EPYC, 2 cores), faster today (floors 14.9-22.1 s). Changes:
+rapidfuzz's threads only for a region batch of 250,000 pairs or more (starting them cost ~0.2 ms a call, more
+than a typical batch of a chunk: customers 9.3-10.8 s -> 6.6-8.2 s), the GBK encoding check by a bytes pattern
+(intake 1.9-2.9 s -> 1.3-1.7 s), the stock movements of the posting by COPY (a replacement's 27,900 movements:
+post_stock 2.2-2.9 s -> 1.4-1.6 s), fewer conversions of object columns. The code of the session's start
+(28bc0ba) and the end, alternated, default ``--small`` (so the big run replaces a version): before 1.85, 2.10,
+1.81 (29.3-32.5 s); after 1.70, 1.66, 1.66 (25.4-30.9 s), and 1.61 in one more run. With ``--small 0``: 1.55,
+1.85, 1.95 before; 1.60, 1.88, 1.78, 1.61 after. Peak RSS 632-647 MB for 200,000 lines, 742-774 MB for 1,000,000.
+The coverage refresh queued after the commit (issue 7's rollups) took another 14-16 s; load plus refresh is
+2.4-2.8x the floor. Tried and dropped: reading and normalising the next chunk in a thread (the GIL: the thread's
+Python slowed the caller's, 30.8 s against a floor of 17.4, ratio 1.77, +60 MB).
 """
 
 from __future__ import annotations
