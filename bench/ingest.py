@@ -48,7 +48,8 @@ two inserts of 605,716 rollup rows take 3.4 s each, diversion flags 4.2). What w
 the replaced version (an index on stock_movement.reverses_id; 26 s before on a loaded machine), the rollup
 refresh rewriting every touched row twice, per-row JSON encoding, per-row Python loops of resolution, and the wait
 for each chunk's facts COPY (left open while the next chunk is read). ``BENCH_PROFILE=file`` writes a cProfile of
-the task; ``BENCH_TRACE=1`` prints each statement of the coverage refresh with its time.
+the task; ``BENCH_TRACE=1`` prints each statement of the coverage refresh with its time; ``BENCH_RSS=1`` the loading
+process's resident memory after each chunk.
 
 2026-12-02 later, a faster machine of the kind (Xeon, 2 cores; the same 937e2f9 code took 44.9 s here against 66 s
 there), default ``--small``, the code before (937e2f9) and after the session's work back to back at load 0.1-1.1:
@@ -413,6 +414,23 @@ def child(url: str, path: str, store: str, instance: str) -> None:
             return count
 
         rollups._run = traced
+    if os.environ.get("BENCH_RSS"):  # the process's resident memory after each chunk (printed by the parent)
+        from ingestion import pipeline
+
+        process_chunk, page = pipeline._process_chunk, os.sysconf("SC_PAGE_SIZE")
+
+        def measured(load, chunk):
+            process_chunk(load, chunk)
+            rss = int(Path("/proc/self/statm").read_text().split()[1]) * page / 2**20
+            print(f"TRACE rss {rss:7.1f} MB after {load.counts['read']:>8} rows (seen {load.seen.nbytes >> 20} MB, "
+                  f"{len(load.customers)} customers, {len(load.flows)} flows)", file=sys.stderr)
+
+        pipeline._process_chunk = measured
+
+    def high_water(when: str) -> None:
+        if os.environ.get("BENCH_RSS"):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"TRACE peak rss {peak:7.1f} MB {when}", file=sys.stderr)
     from ingestion import hooks
 
     if os.environ.get("BENCH_NO_LISTENERS"):  # a diagnostic: the load without the coverage rollups and flags
@@ -437,6 +455,7 @@ def child(url: str, path: str, store: str, instance: str) -> None:
         sub_id = sub.id
         intake_s = time.perf_counter() - started
         db.session.remove()
+        high_water("after the intake")
         cpu = (None, None, None)
         if os.environ.get("BENCH_PROFILE"):  # a cProfile of the task, for finding where the time goes
             import cProfile
@@ -449,11 +468,13 @@ def child(url: str, path: str, store: str, instance: str) -> None:
             status = process_submission(sub_id)
             cpu = (own_cpu() - cpu[0], server_cpu() - cpu[1], own_cpu(resource.RUSAGE_CHILDREN) - cpu[2])
         seconds = time.perf_counter() - started
+        high_water("after the load")
         from distribution.tasks import refresh_coverage
 
         refresh_started = time.perf_counter()
         refreshed = refresh_coverage()
         refresh_s = time.perf_counter() - refresh_started
+        high_water("after the coverage refresh")
         assert refreshed["failed"] == 0, refreshed
         sub = db.session.get(Submission, sub_id)
         facts = db.session.execute(text("select count(*) from sell_out_fact where submission_id = :s"),

@@ -332,7 +332,9 @@ def _strings(df: pd.DataFrame, columns: Mapping[str, str], fld: str) -> pa.Array
         return pa.nulls(len(df), type=pa.string())
     series = df[header]
     try:
-        return pa.array(series, type=pa.string(), from_pandas=True)
+        arr = pa.array(series, type=pa.string(), from_pandas=True)
+        # a column joined from several read blocks (pandas' pyarrow strings) comes out as a ChunkedArray
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # non-string cells handed in by a caller: as their text
         return pa.array([None if v is None or v != v else str(v) for v in series], type=pa.string())
 

@@ -225,6 +225,31 @@ def test_odd_rows_spread_over_many_read_blocks_keep_their_place(tmp_path):
     assert by_row[30_000 + 1] == ("30000", "广州市第一人民医院", "")
 
 
+def test_chunks_joined_from_many_read_blocks_are_whole_and_clean(tmp_path):
+    """Read blocks are small (pyarrow reads ~32 of them ahead on its own thread, so their size bounds memory) and
+    a chunk is joined from several: each chunk but the last has exactly chunk_rows rows, in order, and goes
+    through the cleaning like a chunk from one block (its columns are joined pyarrow arrays)."""
+    from ingestion.cleaning import normalise_chunk
+
+    rows = [ROW.replace("10,盒", f"{i},盒") for i in range(1, 20_001)]
+    path = write(tmp_path, "blocks.csv", "\n".join([HEADER, *rows]))
+    info = inspect_file(path, path.name, max_bytes=100 * MB)
+    table = read_table(path, info, chunk_rows=7_000)
+    table._block_size = 1 << 16  # ~650 rows a block: every chunk is joined from about eleven
+    chunks = list(table.iter_chunks())
+    assert [len(c) for c in chunks] == [7_000, 7_000, 6_000]
+    assert [n for c in chunks for n in c["_row"]] == list(range(2, 20_002))
+    columns = {"business_date": "销售日期", "customer_name": "客户名称", "product_code": "产品编码",
+               "product_name": "产品名称", "lot_no": "批号", "expires_on": "有效期", "quantity": "数量",
+               "unit": "单位", "unit_price": "单价", "amount": "金额"}
+    quantities = []
+    for c in chunks:
+        out = normalise_chunk(c, columns, "sell_out")
+        assert set(out["customer_name"]) == {"广州市第一人民医院"}
+        quantities += out["quantity"].tolist()
+    assert quantities == list(range(1, 20_001))
+
+
 def test_chunks_are_bounded_and_numbered(tmp_path):
     rows = [ROW.replace("10,盒", f"{i},盒") for i in range(1, 11)]
     info, table, chunks = read_all(write(tmp_path, "a.csv", "\n".join([HEADER, *rows])), chunk_rows=3)
