@@ -105,6 +105,20 @@ post_stock 2.2-2.9 s -> 1.4-1.6 s), fewer conversions of object columns. The cod
 The coverage refresh queued after the commit (issue 7's rollups) took another 14-16 s; load plus refresh is
 2.4-2.8x the floor. Tried and dropped: reading and normalising the next chunk in a thread (the GIL: the thread's
 Python slowed the caller's, 30.8 s against a floor of 17.4, ratio 1.77, +60 MB).
+
+2026-12-03, stop 18, the same kind of machine (AMD EPYC, 2 cores, load 1.1-1.2), slow today (floors 26.8-28.2 s
+for 1,000,000 lines, 58.6 s for 2,000,000). Memory: the peak RSS had grown with the file (742-774 MB for 1M lines,
+863-870 MB for 2M) although the RSS after each chunk did not: pyarrow's CSV reader reads up to ~32 blocks ahead on
+a thread of its own, and each block was a whole chunk's bytes (5.8 MB). Read alone with a slow consumer (0.1 s a
+chunk), peak 396 MB for the 1M-line file and 513 MB for the same lines twice. Blocks of ~2,000 lines joined into
+chunks: 244 and 255 MB, read time unchanged (3.7-3.8 s against 3.9 s, two A/B pairs). End to end after it
+(``BENCH_RSS=1``): default ``--small``: 200,000 lines 617 MB, 1,000,000 lines 650 MB, 52.81 s against a floor of
+28.18 s (25.92 / 30.43), ratio 1.87; ``--rows 2000000 --small 1000000``: 1,000,000 lines 654 MB, 2,000,000 lines
+683 MB, 89.78 s against 58.58 s, ratio 1.53; ``--small 0``: 47.86 s against 26.82 s, ratio 1.78, 640 MB. The
+~30 MB more for twice the lines is the duplicate-line check's hashes (16 bytes a line, 14 MB at 2M lines: a
+duplicate must be found anywhere in the file) and allocator slack; about 385 MB of the peak is there before the
+file's first chunk (the application, the 50,000 terminals' matching index, the intake). Matching 50,000 × 50,000:
+2.81-3.12 s (build 2.4 s), precision 1.000, recall 0.935.
 """
 
 from __future__ import annotations
