@@ -333,7 +333,7 @@ def _strings(df: pd.DataFrame, columns: Mapping[str, str], fld: str) -> pa.Array
     series = df[header]
     try:
         arr = pa.array(series, type=pa.string(), from_pandas=True)
-        # a column joined from several read blocks (pandas' pyarrow strings) comes out as a ChunkedArray
+        # a pyarrow-backed column pandas joined from pieces (pd.concat) comes out as a ChunkedArray
         return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # non-string cells handed in by a caller: as their text
         return pa.array([None if v is None or v != v else str(v) for v in series], type=pa.string())

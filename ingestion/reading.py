@@ -34,12 +34,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from flask_babel import lazy_gettext as _l
 
 from ingestion.mapping import is_known_header, normalise_header
+
+if TYPE_CHECKING:  # pyarrow is imported where a CSV is read
+    import pyarrow as pa
 
 CSV, XLSX, XLS = "csv", "xlsx", "xls"
 ROW = "_row"
@@ -485,7 +489,8 @@ class Table:
         convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, strings_can_be_null=False,
                                        quoted_strings_can_be_null=False)
         next_number = self.header_row + 1
-        pending: list[tuple[pd.DataFrame, np.ndarray]] = []  # parsed blocks not yet a whole chunk
+        # parsed blocks not yet a whole chunk (a frame where invalid rows were put back), with their line numbers
+        pending: list[tuple[pa.RecordBatch | pd.DataFrame, np.ndarray]] = []
         held = 0
         try:
             reader = pacsv.open_csv(self._path, read_options=read, parse_options=parse, convert_options=convert)
@@ -522,11 +527,11 @@ class Table:
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise _reject("malformed", line=next_number, detail=str(exc).splitlines()[0][:120]) from None
 
-    def _chunks(self, pending: list, last: bool) -> Iterator[pd.DataFrame]:
+    def _chunks(self, pending: list[tuple[pa.RecordBatch | pd.DataFrame, np.ndarray]],
+                last: bool) -> Iterator[pd.DataFrame]:
         """The whole chunks of ``chunk_rows`` rows in the parsed blocks ``pending`` (all of them when ``last``);
-        the rest is left in ``pending``. A block is a pyarrow RecordBatch, or a DataFrame where invalid rows were
-        put back in it; blocks that are all batches are joined and cut by pyarrow and each chunk converted to
-        pandas once (a conversion per small block cost a third more reading time)."""
+        the rest is left in ``pending``. Blocks that are all batches are joined and cut by pyarrow and each chunk
+        converted to pandas once (a conversion per small block cost a third more reading time)."""
         import pyarrow as pa
 
         if not pending:
@@ -534,25 +539,29 @@ class Table:
         numbers = np.concatenate([n for _f, n in pending]) if len(pending) > 1 else pending[0][1]
         if all(isinstance(f, pa.RecordBatch) for f, _n in pending):
             joined = pa.concat_batches([f for f, _n in pending]) if len(pending) > 1 else pending[0][0]
-            size = joined.num_rows
 
-            def cut(lo: int, hi: int | None = None):
-                part = joined.slice(lo, None if hi is None else hi - lo)  # shares the joined buffers
-                return part if hi is None else part.to_pandas()
+            def take(lo: int, hi: int):
+                return joined.slice(lo, hi - lo)  # shares the joined buffers
+
+            def as_frame(part):
+                return part.to_pandas()
         else:
-            frame = pd.concat([f if isinstance(f, pd.DataFrame) else f.to_pandas() for f, _n in pending],
-                              ignore_index=True)
-            size = len(frame)
+            joined = pd.concat([f if isinstance(f, pd.DataFrame) else f.to_pandas() for f, _n in pending],
+                               ignore_index=True)
 
-            def cut(lo: int, hi: int | None = None):
-                return frame.iloc[lo:hi].reset_index(drop=True)
+            def take(lo: int, hi: int):
+                return joined.iloc[lo:hi].reset_index(drop=True)
+
+            def as_frame(part):
+                return part
         pending.clear()
+        size = len(joined)
         whole = size if last else size - size % self.chunk_rows
         for lo in range(0, whole, self.chunk_rows):
             hi = min(lo + self.chunk_rows, whole)
-            yield self._finish(cut(lo, hi), numbers[lo:hi])
+            yield self._finish(as_frame(take(lo, hi)), numbers[lo:hi])
         if whole < size:  # the rest (a batch or a frame) waits for the next blocks
-            pending.append((cut(whole), numbers[whole:]))
+            pending.append((take(whole, size), numbers[whole:]))
 
     def _odd_rows(self, rows: list[tuple[int, str]], names: list[str]) -> pd.DataFrame:
         width = len(names)

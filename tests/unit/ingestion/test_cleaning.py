@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -133,6 +134,20 @@ COLUMNS = {"business_date": "日期", "customer_name": "客户", "product_code":
            "amount": "金额"}
 GOOD = {"日期": "2025/3/5", "客户": "广州市第一人民医院", "编码": "P01", "品名": "阿莫西林", "批号": "A1",
         "效期": "2027-03", "数量": "10", "单位": "盒", "单价": "12.5", "金额": "125"}
+
+
+def test_normalise_chunk_takes_columns_pandas_joined_from_pieces():
+    """pd.concat of pyarrow-backed string frames gives columns of several pyarrow chunks: they are cleaned like
+    columns of one."""
+    halves = [pd.DataFrame([GOOD, {**GOOD, "数量": "3", "金额": "37.5"}]).astype("string[pyarrow]"),
+              pd.DataFrame([{**GOOD, "客户": "（广州）第二医院", "数量": "２"}]).astype("string[pyarrow]")]
+    joined = pd.concat(halves, ignore_index=True)
+    joined["_row"] = range(2, 5)
+    assert pa.array(joined["客户"], from_pandas=True).num_chunks == 2  # what the test is about
+    out = normalise_chunk(joined, COLUMNS, "sell_out")
+    assert out["quantity"].tolist() == [10, 3, 2]
+    assert out["customer_name"].tolist() == ["广州市第一人民医院", "广州市第一人民医院", "(广州)第二医院"]
+    assert out["problems"].tolist() == [[], [], ["amount_mismatch"]]
 
 
 def test_normalise_chunk_types_and_problems():

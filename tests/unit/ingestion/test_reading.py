@@ -228,7 +228,7 @@ def test_odd_rows_spread_over_many_read_blocks_keep_their_place(tmp_path):
 def test_chunks_joined_from_many_read_blocks_are_whole_and_clean(tmp_path):
     """Read blocks are small (pyarrow reads ~32 of them ahead on its own thread, so their size bounds memory) and
     a chunk is joined from several: each chunk but the last has exactly chunk_rows rows, in order, and goes
-    through the cleaning like a chunk from one block (its columns are joined pyarrow arrays)."""
+    through the cleaning like a chunk from one block."""
     from ingestion.cleaning import normalise_chunk
 
     rows = [ROW.replace("10,盒", f"{i},盒") for i in range(1, 20_001)]
